@@ -1,0 +1,3 @@
+from mlkit_cli.main import main
+
+main()

@@ -1,0 +1,33 @@
+"""The tools mlkit ships. A tool is listed here only once it works end to end; ``mlkit --help``,
+``mlkit demo``, ``mlkit bench`` and ``mlkit doctor`` read this list.
+
+Each tool's library package exposes ``run_demo(workdir) -> dict`` (keys ``what``, ``metric``,
+``value``) and ``run_bench(workdir) -> list[dict]``; its CLI module exposes a Typer named ``app``.
+``requires`` names what ``doctor`` must find for it: ``python:<module>``, ``encoder:<name>``,
+``filter:<name>``, ``solver:<pulp name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Tool", "TOOLS", "by_name"]
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str          # subcommand, e.g. "faceclust"
+    package: str       # library package, e.g. "mlkit.faceclust"
+    cli: str           # CLI module, e.g. "mlkit_cli.commands.faceclust"
+    summary: str
+    requires: tuple[str, ...] = ()
+
+
+TOOLS: tuple[Tool, ...] = ()
+
+
+def by_name(name: str) -> Tool:
+    for t in TOOLS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
