@@ -117,10 +117,12 @@ def read_bytes(src: PathLike, *, allow_empty: bool = False) -> bytes:
 
 
 @contextlib.contextmanager
-def open_input(src: PathLike) -> Iterator[BinaryIO]:
-    """A binary stream over a path, stdin or bytes; gzip decoded on the fly (streaming)."""
+def open_input(src: PathLike, *, allow_empty: bool = False) -> Iterator[BinaryIO]:
+    """A binary stream over a path, stdin or bytes; gzip decoded on the fly (streaming).
+    Empty stdin is always an error (a pipeline whose producer failed); an empty file only
+    unless ``allow_empty``."""
     if is_bytes(src):
-        yield io.BytesIO(read_bytes(src))
+        yield io.BytesIO(read_bytes(src, allow_empty=allow_empty))
         return
     if is_std(src):
         raw = sys.stdin.buffer
@@ -136,7 +138,7 @@ def open_input(src: PathLike) -> Iterator[BinaryIO]:
     try:
         head = fh.read(2)
         fh.seek(0)
-        if not head:
+        if not head and not allow_empty:
             raise InputError(f"{path}: empty file", expected="data", got="0 bytes")
         yield gzip.GzipFile(fileobj=fh) if head == GZIP_MAGIC else fh
     finally:

@@ -89,7 +89,7 @@ def _read_bin(src, dtype, shape, mmap: bool) -> np.ndarray:
         nbytes = os.path.getsize(src)
         flat = None
     else:
-        raw = read_bytes(src)
+        raw = read_bytes(src, allow_empty=not is_std(src))  # an empty array is a legal .bin
         nbytes = len(raw)
         flat = raw
     if nbytes % dt.itemsize:
@@ -237,12 +237,12 @@ def _safetensors_bytes(arrays: dict[str, np.ndarray], metadata: dict[str, str] |
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     chunks, offset = [], 0
     for k in sorted(arrays):
-        a = np.ascontiguousarray(arrays[k])
+        a = np.asarray(arrays[k])  # (ascontiguousarray would turn 0-d into 1-d)
         name = a.dtype.name
         if name not in SAFETENSORS_DTYPES:
             raise InputError(f"array '{k}': dtype not storable in safetensors",
                              expected="/".join(SAFETENSORS_DTYPES), got=name)
-        data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        data = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes(order="C")
         header[k] = {"dtype": SAFETENSORS_DTYPES[name], "shape": list(a.shape),
                      "data_offsets": [offset, offset + len(data)]}
         chunks.append(data)

@@ -38,7 +38,7 @@ def iter_read(src: PathLike, *, fmt: str | None = None, infer: bool = True) -> I
     f = _fmt(src, fmt)
     name = display_name(src)
     if f == "jsonl":
-        with open_input(src) as fh:
+        with open_input(src, allow_empty=not is_std(src)) as fh:
             for lineno, raw in enumerate(fh, 1):
                 line = raw.strip()
                 if not line:
@@ -63,7 +63,7 @@ def read(src: PathLike, *, fmt: str | None = None, infer: bool = True) -> list[d
     name = display_name(src)
     if f == "jsonl":
         return list(iter_read(src, fmt=f))
-    text = _decode(read_bytes(src), name)
+    text = _decode(read_bytes(src, allow_empty=not is_std(src)), name)
     if f == "json":
         try:
             obj = json.loads(text)
@@ -197,10 +197,14 @@ def write(records: Iterable[dict], dst: PathLike, *, fmt: str | None = None, tit
         else:
             buf = io.StringIO(newline="")
             cols = _columns(records)
-            w = csv.writer(buf, delimiter="," if f == "csv" else "\t", lineterminator="\n")
+            delim = "," if f == "csv" else "\t"
+            w = csv.writer(buf, delimiter=delim, lineterminator="\n")
+            # a lone \r is not quoted under a \n terminator but would split the row on reading
+            w_all = csv.writer(buf, delimiter=delim, lineterminator="\n", quoting=csv.QUOTE_ALL)
             w.writerow(cols)
             for r in records:
-                w.writerow([_cell(r.get(c)) for c in cols])
+                row = [_cell(r.get(c)) for c in cols]
+                (w_all if any("\r" in c for c in row) else w).writerow(row)
             text = buf.getvalue()
         fh.write(text.encode())
     return n

@@ -153,7 +153,7 @@ def read_frames(src: PathLike, *, pix_fmt: str = "rgb24", start: int = 0,
             stream = stream.filter("select", f"gte(n,{int(start)})")
             out_kw["vsync"] = "0"
         if max_frames is not None:
-            out_kw["vframes"] = int(max_frames)
+            out_kw["frames:v"] = int(max_frames)
         proc = (stream.output("pipe:", **out_kw)
                 .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
                 .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True))
@@ -179,14 +179,19 @@ def read_frames(src: PathLike, *, pix_fmt: str = "rgb24", start: int = 0,
 
 
 def _folder_frames(folder: Path, pix_fmt: str, start: int, max_frames: int | None):
-    from . import images
+    from . import images, masks
 
     files = _frame_files(folder)[start:]
     if max_frames is not None:
         files = files[:max_frames]
     for f in files:
-        img = images.read(f)
-        yield _to_pix(img, pix_fmt)
+        raw = read_bytes(f)
+        if pix_fmt != "rgb24" and raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 25 and raw[25] == 3:
+            # palette PNGs (DAVIS masks) hold object ids: keep the indices, not the colours
+            ids, _ = masks.read(raw)
+            yield ids if pix_fmt == "gray" else ids.astype(np.uint16)
+        else:
+            yield _to_pix(images.decode(raw, str(f)), pix_fmt)
 
 
 def _to_pix(img: np.ndarray, pix_fmt: str) -> np.ndarray:

@@ -1,0 +1,41 @@
+# mlkit: `make demo` and `make test` work on a fresh clone; they create .venv and install first.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mlkit-installed
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install demo test bench man completions docs lint clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU build first, so the project's torch>=2.4 is already met and no CUDA build is pulled
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mlkit demo --format table
+
+# pytest exits 5 when it collected no test: that is a failure too, said out loud
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+bench: $(STAMP)
+	$(VENV)/bin/mlkit bench --format table
+	@$(PY) -m pytest -m slow $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+man completions docs: $(STAMP)
+	$(PY) tools/gendocs.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lib cli tests tools
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
