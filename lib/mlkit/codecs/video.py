@@ -62,6 +62,11 @@ def ffmpeg_exe() -> str:
     return exe
 
 
+def _ffmpeg_cmd() -> list[str]:
+    """The binary with its global options first (ffmpeg 7+ rejects options after the output)."""
+    return [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin"]
+
+
 def encoders() -> set[str]:
     out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True)
     return {ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith(" V") and len(ln.split()) > 1}
@@ -151,12 +156,10 @@ def read_frames(src: PathLike, *, pix_fmt: str = "rgb24", start: int = 0,
         out_kw = {"format": "rawvideo", "pix_fmt": pix_fmt}
         if start:
             stream = stream.filter("select", f"gte(n,{int(start)})")
-            out_kw["vsync"] = "0"
+            out_kw["fps_mode"] = "passthrough"
         if max_frames is not None:
             out_kw["frames:v"] = int(max_frames)
-        proc = (stream.output("pipe:", **out_kw)
-                .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
-                .run_async(cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True))
+        proc = stream.output("pipe:", **out_kw).run_async(cmd=_ffmpeg_cmd(), pipe_stdout=True, pipe_stderr=True)
         try:
             while True:
                 buf = proc.stdout.read(size)
@@ -302,10 +305,8 @@ class VideoWriter:
         else:
             kw["format"] = {"y4m": "yuv4mpegpipe"}.get(suffix_of(self.dst), suffix_of(self.dst))
         stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=in_pix, s=f"{w}x{h}", framerate=self.fps)
-        self._proc = (stream.output(target, pix_fmt=out_pix, **kw)
-                      .global_args("-hide_banner", "-loglevel", "error", "-nostdin")
-                      .overwrite_output()
-                      .run_async(cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True))
+        self._proc = (stream.output(target, pix_fmt=out_pix, **kw).overwrite_output()
+                      .run_async(cmd=_ffmpeg_cmd(), pipe_stdin=True, pipe_stderr=True))
 
     def _err(self) -> str:
         try:
