@@ -1,7 +1,15 @@
 import pytest
 
-from mlkit.errors import (BackendUnavailable, CheckFailed, InputError, MissingInputError, MlkitError,
-                          NotFittedError, OutputError, StreamError)
+from mlkit.errors import (
+    BackendUnavailable,
+    CheckFailed,
+    InputError,
+    MissingInputError,
+    MlkitError,
+    NotFittedError,
+    OutputError,
+    StreamError,
+)
 
 
 def test_message_shape_is_one_line():

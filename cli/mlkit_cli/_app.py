@@ -15,7 +15,7 @@ from ._options import Debug, Quiet, Verbose
 _COMMON = {"quiet": (Quiet, False), "verbose": (Verbose, 0), "debug": (Debug, False)}
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 _CTX_PARAM = "mlkit_ctx"
-_META: contextvars.ContextVar[dict] = contextvars.ContextVar("mlkit_meta", default={})
+_META: contextvars.ContextVar[dict | None] = contextvars.ContextVar("mlkit_meta", default=None)
 
 
 class MlkitCommand(TyperCommand):
@@ -87,4 +87,4 @@ def _with_common(fn):
 
 def meta() -> dict:
     """The run's shared flags (quiet, verbose, debug), for code below a verb body."""
-    return _META.get()
+    return _META.get() or {}

@@ -1,12 +1,12 @@
 """Shared Annotated options, spelled the same on every verb, each with its MLKIT_* variable."""
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     jsonl = "jsonl"
     json = "json"
     csv = "csv"
@@ -14,7 +14,7 @@ class Fmt(str, Enum):
     table = "table"
 
 
-class DeviceName(str, Enum):
+class DeviceName(StrEnum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import BackendUnavailable, InputError, MissingInputError, NotFittedError
 from .distributed import Distributed, distributed  # noqa: F401  (re-exported)
+from .errors import BackendUnavailable, InputError, MissingInputError, NotFittedError
 
 __all__ = [
     "resolve_device", "seed_everything", "set_threads", "default_threads",

@@ -2,8 +2,8 @@ import types
 
 import numpy as np
 import pytest
-from helpers import write_label_video_frames
 
+from helpers import write_label_video_frames
 from mlkit.codecs import images, video
 from mlkit.errors import InputError
 

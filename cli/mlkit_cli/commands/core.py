@@ -42,7 +42,8 @@ def convert(
     mono: Annotated[bool, typer.Option("--mono", help="Mix audio down to one channel.")] = False,
 ):
     """Convert between formats: .bin -> .npy, JSONL -> CSV, frame folder -> FFV1 video, WAV -> FLAC, ..."""
-    from mlkit.convert import ConvertOptions, convert as run
+    from mlkit.convert import ConvertOptions
+    from mlkit.convert import convert as run
 
     opts = ConvertOptions(src_fmt=src_fmt or None, dst_fmt=dst_fmt or None, dtype=dtype or None,
                           shape=parse_shape(shape), key=key or None, fps=fps or None, codec=codec,

@@ -15,7 +15,7 @@ import zipfile
 import numpy as np
 
 from ..errors import InputError
-from ._io import PathLike, display_name, atomic_output, is_std, open_input, read_bytes, suffix_of
+from ._io import PathLike, atomic_output, display_name, is_std, open_input, read_bytes, suffix_of
 
 __all__ = ["FORMATS", "read", "write", "SAFETENSORS_DTYPES"]
 

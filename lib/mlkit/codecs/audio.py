@@ -12,7 +12,7 @@ from math import gcd
 import numpy as np
 
 from ..errors import InputError
-from ._io import PathLike, display_name, atomic_output, is_std, read_bytes, suffix_of
+from ._io import PathLike, atomic_output, display_name, is_std, read_bytes, suffix_of
 
 __all__ = ["FORMATS", "read", "write", "to_mono", "resample"]
 

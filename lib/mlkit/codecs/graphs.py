@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from ..errors import InputError
-from ._io import PathLike, display_name, atomic_output, is_std, read_bytes
+from ._io import PathLike, atomic_output, display_name, read_bytes
 from .tables import to_jsonable
 
 __all__ = ["read", "write", "from_dict", "to_dict", "is_node_link"]

@@ -10,7 +10,7 @@ import io
 import numpy as np
 
 from ..errors import InputError
-from ._io import PathLike, display_name, atomic_output, is_std, read_bytes
+from ._io import PathLike, atomic_output, display_name, read_bytes
 
 __all__ = ["read", "write", "davis_palette"]
 
@@ -70,6 +70,9 @@ def write(ids: np.ndarray, dst: PathLike, *, palette: np.ndarray | None = None) 
     pal = davis_palette() if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
     if len(pal) > 256 or len(pal) == 0:
         raise InputError("bad palette", expected="1..256 colours", got=str(len(pal)))
+    top = int(ids.max()) + 1
+    if len(pal) < top:  # a PNG palette must cover every index used: pad with DAVIS colours
+        pal = np.concatenate([pal, davis_palette()[len(pal):top]])
     h, w = ids.shape
     img = Image.frombytes("P", (w, h), np.ascontiguousarray(ids, dtype=np.uint8).tobytes())
     img.putpalette(pal.reshape(-1).tolist(), rawmode="RGB")

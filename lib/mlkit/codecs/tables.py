@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import InputError
-from ._io import PathLike, display_name, atomic_output, is_std, open_input, read_bytes, suffix_of
+from ._io import PathLike, atomic_output, display_name, is_std, open_input, read_bytes, suffix_of
 
 __all__ = ["FORMATS", "read", "iter_read", "write", "dumps", "render_table", "to_jsonable"]
 
