@@ -22,8 +22,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mlkit demo --format table
 
+# zsh and fish let the completion tests run the generated scripts (Debian packages; root only)
+SHELLS_STAMP := $(VENV)/.mlkit-shells
+$(SHELLS_STAMP): $(STAMP)
+	@if ! command -v zsh >/dev/null || ! command -v fish >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
+	  else echo "make: zsh/fish missing and not root: their completion tests will skip" >&2; fi; \
+	fi
+	@touch $(SHELLS_STAMP)
+
 # pytest exits 5 when it collected no test: that is a failure too, said out loud
-test: $(STAMP)
+test: $(STAMP) $(SHELLS_STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 

@@ -28,6 +28,18 @@ def test_seeding_is_reproducible():
     assert torch.equal(a[1], b[1])
 
 
+def test_runtime_sets_everything():
+    old = torch.get_num_threads()
+    try:
+        dev = tensors.runtime("cpu", seed=5, threads=1)
+        assert dev.type == "cpu" and torch.get_num_threads() == 1
+        a = torch.rand(2)
+        tensors.runtime("cpu", seed=5, threads=1)
+        assert torch.equal(a, torch.rand(2))
+    finally:
+        torch.set_num_threads(old)
+
+
 def test_threads():
     old = torch.get_num_threads()
     try:

@@ -292,9 +292,13 @@ def _fish(root: Node) -> str:
              "    end",
              "    echo $path",
              "end",
+             "function __mlkit_at",
+             "    set -l p (__mlkit_path)",
+             "    test \"$p\" = \"$argv[1]\"",
+             "end",
              "complete -c mlkit -f"]
     for n in nodes:
-        cond = f"-n 'test \"(__mlkit_path)\" = \"{_key(n)}\"'"
+        cond = f"-n \"__mlkit_at '{_key(n)}'\""
         for c in n.children:
             lines.append(f"complete -c mlkit {cond} -a {c.path[-1]} -d '{_fq(c.short)}'")
         for o in n.options:

@@ -24,7 +24,7 @@ from .distributed import Distributed, distributed  # noqa: F401  (re-exported)
 from .errors import BackendUnavailable, InputError, MissingInputError, NotFittedError
 
 __all__ = [
-    "resolve_device", "seed_everything", "set_threads", "default_threads",
+    "resolve_device", "runtime", "seed_everything", "set_threads", "default_threads",
     "save_checkpoint", "load_checkpoint", "load_state_dict_checked", "load_torch_file",
     "batches", "check_finite", "check_shape", "check_positive", "check_range", "check_in",
     "check_nonempty", "check_dtype", "Meter", "median_time", "Distributed", "distributed", "CHECKPOINT_META_KEY",
@@ -89,6 +89,14 @@ def set_threads(n: int | None = None) -> int:
 
     torch.set_num_threads(n)
     return n
+
+
+def runtime(device: str | None = "auto", seed: int | None = None, threads: int | None = None):
+    """What every compute verb does first with ``--device/--seed/--threads``: seed everything,
+    set the thread count (0/None = all available cores) and return the torch device."""
+    seed_everything(seed)
+    set_threads(threads or None)
+    return resolve_device(device)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -46,11 +46,35 @@ def test_bash_completion_works():
     assert _bash_complete(["mlkit", "-q", "convert", "x.npy", "--co"]) == ["--codec"]
 
 
-@pytest.mark.skipif(shutil.which("fish") is None, reason="fish not installed")
-def test_fish_completion_parses():
-    subprocess.run(["fish", "-n", str(ROOT / "completions" / "mlkit.fish")], check=True)
+def _need(shell: str) -> str:
+    path = shutil.which(shell)
+    if path is None:  # make test installs zsh and fish; a bare pytest run may lack them
+        pytest.skip(f"{shell} not installed (make test installs it)")
+    return path
 
 
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh not installed")
-def test_zsh_completion_parses():
-    subprocess.run(["zsh", "-n", str(ROOT / "completions" / "_mlkit")], check=True)
+def test_fish_completion_works():
+    fish = _need("fish")
+    script = ROOT / "completions" / "mlkit.fish"
+    subprocess.run([fish, "-n", str(script)], check=True)
+
+    def complete(line):
+        out = subprocess.run([fish, "-c", f"source {script}; complete -C'{line}'"], capture_output=True,
+                             text=True, check=True).stdout
+        return [row.split("\t")[0] for row in out.splitlines()]
+
+    assert complete("mlkit con") == ["convert"]
+    assert complete("mlkit info --format j") == ["json", "jsonl"]
+    assert complete("mlkit -q convert x --co") == ["--codec"]
+
+
+def test_zsh_completion_parses_and_knows_the_tree():
+    zsh = _need("zsh")
+    script = ROOT / "completions" / "_mlkit"
+    subprocess.run([zsh, "-n", str(script)], check=True)
+    body = script.read_text().rsplit("_mlkit \"$@\"", 1)[0]  # the functions, without the call
+    out = subprocess.run([zsh, "-fc", body + '\n_mlkit_subs ""; print -l ${reply%%:*}; '
+                                              '_mlkit_opts "info"; print -l -- $reply'],
+                         capture_output=True, text=True, check=True).stdout.split("\n")
+    assert {"info", "convert", "doctor", "demo", "bench"} <= set(out)
+    assert "--format[Record format on stdout/-o.]:format:(jsonl json csv tsv table)" in out
