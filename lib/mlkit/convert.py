@@ -37,7 +37,7 @@ def _src_kinds(src: PathLike, raw: bytes | None, fmt: str | None) -> tuple[list[
     elif video.is_frame_folder(src):
         return ["video"], "frames"
     else:
-        f = ("" if is_std(src) else suffix_of(src)) or sniff(raw[:64]) or ""
+        f = ("" if is_std(src) else suffix_of(src)) or sniff(raw[:65536]) or ""
     kinds = codecs.kinds_for("x." + f) if f else []
     if f == "png" and raw is not None and len(raw) > 25 and raw[25] == 3:
         kinds = ["mask"] + [k for k in kinds if k != "mask"]
@@ -106,7 +106,7 @@ def _same_kind(kind: str, src, raw, f_in: str, dst, f_out: str | None, o: Conver
         return {"nodes": g.number_of_nodes(), "edges": g.number_of_edges()}
     if kind == "audio":
         return _audio(raw, dst, f_out, o)
-    return _video(src, dst, o)
+    return _video(raw if raw is not None else src, dst, f_out, o)
 
 
 def _audio(raw: bytes, dst, f_out: str | None, o: ConvertOptions) -> dict:
@@ -125,10 +125,10 @@ def _audio(raw: bytes, dst, f_out: str | None, o: ConvertOptions) -> dict:
     return {"sample_rate": sr, "samples": int(data.shape[0]), "channels": 1 if data.ndim == 1 else data.shape[1]}
 
 
-def _video(src, dst, o: ConvertOptions) -> dict:
+def _video(src, dst, f_out: str | None, o: ConvertOptions) -> dict:
     info = video.probe(src, count=False)
     pix = o.pix_fmt or ("gray16le" if info.pix_fmt.startswith("gray16") else
                         "gray" if info.pix_fmt.startswith("gray") else "rgb24")
     fps = o.fps or info.fps or 25.0
-    n = video.write(video.read_frames(src, pix_fmt=pix), dst, fps=fps, codec=o.codec, crf=o.crf)
+    n = video.write(video.read_frames(src, pix_fmt=pix), dst, fps=fps, codec=o.codec, crf=o.crf, fmt=f_out)
     return {"frames": n, "width": info.width, "height": info.height, "fps": fps, "codec": o.codec}

@@ -36,9 +36,11 @@ def describe(src: PathLike, *, fmt: str | None = None, dtype: str | None = None,
     name = display_name(src)
     if is_std(src):
         raw = read_bytes(src)
-        fmt = fmt or sniff(raw[:64])
+        fmt = fmt or sniff(raw[:65536])
         if fmt is None:
             raise InputError("stdin: cannot tell the format", hint="pass --fmt")
+        if fmt.lower() in video.FORMATS:
+            return {"path": name, "kind": "video", "format": fmt, **video.probe(raw, count=True).to_dict()}
         return {"path": name, **_describe_bytes(raw, fmt.lower(), dtype, shape)}
     if fmt:
         fmt = fmt.lower()

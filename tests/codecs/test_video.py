@@ -1,7 +1,12 @@
+import tempfile
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from helpers import write_label_video_frames
 from mlkit.codecs import images, video
@@ -77,3 +82,22 @@ def test_not_a_video(tmp_path):
 def test_odd_size_x264_refused(tmp_path):
     with pytest.raises(InputError, match="even frame sizes"):
         video.write([np.zeros((9, 8, 3), np.uint8)], tmp_path / "x.mp4", codec="x264")
+
+
+@settings(max_examples=8, deadline=None)
+@given(hnp.arrays(np.uint8, st.tuples(st.integers(1, 4), st.integers(2, 20), st.integers(2, 20))))
+def test_ffv1_round_trip_property(frames):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "v.mkv"
+        video.write(frames, p, codec="ffv1")
+        np.testing.assert_array_equal(np.stack(list(video.read_frames(p, pix_fmt="gray"))), frames)
+
+
+def test_video_through_a_pipe(sh, tmp_path):
+    frames = write_label_video_frames(tmp_path / "f", n=4)
+    r = sh("mlkit convert f - --to mkv --pix-fmt gray | mlkit convert - back && "
+           "mlkit convert f - --to mp4 --codec x264 | mlkit info -", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = np.stack([images.read(p) for p in sorted((tmp_path / "back").iterdir())])
+    np.testing.assert_array_equal(got, frames)
+    assert '"codec": "h264"' in r.stdout.decode() and '"frames": 4' in r.stdout.decode()

@@ -251,32 +251,24 @@ def _umask() -> int:
     return mask
 
 
+# (offset, magic bytes, format), checked in order
+_MAGIC = [
+    (0, GZIP_MAGIC, "gz"), (0, b"\x93NUMPY", "npy"), (0, b"PK\x03\x04", "npz"), (0, b"PK\x05\x06", "npz"),
+    (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"\xff\xd8\xff", "jpg"), (0, b"II*\x00", "tif"),
+    (0, b"MM\x00*", "tif"), (8, b"WAVE", "wav"), (8, b"AVI ", "avi"), (0, b"fLaC", "flac"),
+    (0, b"OggS", "ogg"), (0, b"\x89HDF\r\n\x1a\n", "h5"), (0, b"\x1a\x45\xdf\xa3", "mkv"),
+    (4, b"ftyp", "mp4"), (0, b"nut/multimedia", "nut"), (0, b"YUV4MPEG2", "y4m"),
+]
+
+
 def sniff(head: bytes) -> str | None:
-    """Guess a format from the first bytes (for stdin and extension-less files)."""
-    if head[:2] == GZIP_MAGIC:
-        return "gz"
-    if head.startswith(b"\x93NUMPY"):
-        return "npy"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "npz"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpg"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tif"
-    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
-        return "wav"
-    if head.startswith(b"fLaC"):
-        return "flac"
-    if head.startswith(b"OggS"):
-        return "ogg"
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "h5"
-    if len(head) >= 9 and head[8:9] == b"{":
-        n = int.from_bytes(head[:8], "little")
-        if 0 < n < 100_000_000:
-            return "safetensors"
+    """Guess a format from the first bytes (for stdin and extension-less files). Give enough
+    bytes to hold a whole first line when the data may be JSON Lines."""
+    for offset, magic, fmt in _MAGIC:
+        if head[offset:offset + len(magic)] == magic:
+            return fmt
+    if len(head) >= 9 and head[8:9] == b"{" and 0 < int.from_bytes(head[:8], "little") < 100_000_000:
+        return "safetensors"  # 8-byte little-endian header length, then the JSON header
     text = head.lstrip()
     if text[:1] == b"[":
         return "json"

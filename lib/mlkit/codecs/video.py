@@ -73,7 +73,7 @@ def encoders() -> set[str]:
 
 
 def is_frame_folder(path: PathLike) -> bool:
-    return not is_std(path) and Path(path).is_dir()
+    return not is_std(path) and not is_bytes(path) and Path(path).is_dir()
 
 
 def _frame_files(folder: Path) -> list[Path]:
@@ -224,14 +224,15 @@ class VideoWriter:
     folder, or no extension) writes numbered PNG frames instead."""
 
     def __init__(self, dst: PathLike, *, fps: float = 25.0, codec: str = "ffv1", crf: int | None = None,
-                 preset: str | None = None):
+                 preset: str | None = None, fmt: str | None = None):
         if codec not in CODECS:
             raise InputError("unknown video codec", expected="/".join(sorted(set(CODECS))), got=codec)
         if fps <= 0:
             raise InputError("bad fps", expected="> 0", got=str(fps))
         self.dst, self.fps, self.codec, self.crf, self.preset = dst, fps, CODECS[codec], crf, preset
         self.folder = not is_std(dst) and (Path(dst).is_dir() or suffix_of(dst) == "")
-        if not self.folder and not is_std(dst) and suffix_of(dst) not in FORMATS:
+        self.container = (fmt or ("mkv" if is_std(dst) else suffix_of(dst))).lower()
+        if not self.folder and self.container not in FORMATS:
             raise InputError(f"{dst}: unknown video container", expected=", ".join(FORMATS))
         self._proc = None
         self._ctx = None
@@ -298,12 +299,9 @@ class VideoWriter:
             if self.codec == "libx265":
                 kw["x265-params"] = "log-level=error"
         target = "pipe:" if is_std(self.dst) else str(self._tmp)
-        if is_std(self.dst):
-            kw["format"] = "matroska"
-        elif suffix_of(self.dst) == "mkv":
-            kw["format"] = "matroska"
-        else:
-            kw["format"] = {"y4m": "yuv4mpegpipe"}.get(suffix_of(self.dst), suffix_of(self.dst))
+        kw["format"] = {"mkv": "matroska", "y4m": "yuv4mpegpipe"}.get(self.container, self.container)
+        if is_std(self.dst) and self.container in ("mp4", "mov"):
+            kw["movflags"] = "frag_keyframe+empty_moov"  # a pipe cannot seek back to write the index
         stream = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=in_pix, s=f"{w}x{h}", framerate=self.fps)
         self._proc = (stream.output(target, pix_fmt=out_pix, **kw).overwrite_output()
                       .run_async(cmd=_ffmpeg_cmd(), pipe_stdin=True, pipe_stderr=True))
@@ -337,9 +335,10 @@ class VideoWriter:
 
 
 def write(frames: Iterable[np.ndarray], dst: PathLike, *, fps: float = 25.0, codec: str = "ffv1",
-          crf: int | None = None) -> int:
-    """Write an iterable of frames; returns the frame count."""
-    with VideoWriter(dst, fps=fps, codec=codec, crf=crf) as w:
+          crf: int | None = None, fmt: str | None = None) -> int:
+    """Write an iterable of frames; returns the frame count. ``fmt`` names the container when
+    ``dst`` is ``-`` (default mkv)."""
+    with VideoWriter(dst, fps=fps, codec=codec, crf=crf, fmt=fmt) as w:
         for f in frames:
             w.write(f)
     return w.count
