@@ -121,8 +121,9 @@ def load_checkpoint(path, *, method: str | None = None, max_format_version: int 
     import torch
 
     from .codecs import arrays
+    from .codecs._io import read_bytes
 
-    raw = _read_file(path)
+    raw = read_bytes(path)
     arrs = arrays.read(raw, fmt="safetensors")
     meta_raw = arrays.safetensors_metadata(raw).get(CHECKPOINT_META_KEY)
     if meta_raw is None:
@@ -139,12 +140,6 @@ def load_checkpoint(path, *, method: str | None = None, max_format_version: int 
                          got=str(meta.get("format_version")), hint="upgrade mlkit")
     state = {k: torch.from_numpy(np.array(v)).to(device) for k, v in arrs.items()}
     return state, meta
-
-
-def _read_file(path) -> bytes:
-    from .codecs._io import read_bytes
-
-    return read_bytes(path)
 
 
 def load_torch_file(path) -> dict:

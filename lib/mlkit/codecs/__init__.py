@@ -25,7 +25,7 @@ from ..errors import InputError
 from . import arrays, audio, graphs, images, masks, tables, video
 from ._io import PathLike, atomic_output, is_std, open_input, peek_file, read_bytes, sniff, suffix_of
 
-__all__ = ["arrays", "tables", "images", "masks", "video", "audio", "graphs", "detect",
+__all__ = ["arrays", "tables", "images", "masks", "video", "audio", "graphs", "detect", "json_kind",
            "kinds_for", "KINDS", "atomic_output", "open_input", "read_bytes", "is_std"]
 
 KINDS: dict[str, tuple[str, ...]] = {
@@ -66,7 +66,7 @@ def detect(src: PathLike, head: bytes | None = None) -> tuple[str, str]:
         raise InputError(f"{src}: cannot tell the format", hint="give the file a known extension")
     if ext == "png" and len(head) >= 26 and head[25] == 3:  # IHDR colour type 3: indexed
         return "mask", "png"
-    kinds = [k for k in kinds_for("x." + ext)]
+    kinds = kinds_for("x." + ext)
     if not kinds:
         raise InputError(f"{src}: unknown format '.{ext}'",
                          expected="one of " + ", ".join(sorted({f for v in KINDS.values() for f in v})))
