@@ -11,8 +11,7 @@ import platform
 import shutil
 import subprocess
 
-from . import __version__
-from .registry import TOOLS
+from . import __version__, registry
 
 __all__ = ["run_checks", "CORE_PACKAGES"]
 
@@ -33,7 +32,7 @@ def _version(dist: str) -> str | None:
 
 
 def _needed(requirement: str) -> list[str]:
-    return [t.name for t in TOOLS if requirement in t.requires]
+    return [t.name for t in registry.TOOLS if requirement in t.requires]
 
 
 def run_checks(*, device_probe: bool = True) -> list[dict]:
@@ -43,7 +42,7 @@ def run_checks(*, device_probe: bool = True) -> list[dict]:
         v = _version(dist)
         ok = v is not None and importlib.util.find_spec(mod) is not None
         rows.append({"check": f"package {dist}", "ok": ok, "detail": v or "missing", "needed_by": "mlkit"})
-    for t in TOOLS:
+    for t in registry.TOOLS:
         for req in t.requires:
             if req.startswith("python:"):
                 mod = req.split(":", 1)[1]

@@ -8,16 +8,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from . import registry
 from .errors import MlkitError
-from .registry import TOOLS, Tool
+from .registry import Tool
 
 __all__ = ["run_demos", "run_benches"]
 
 
 def _select(names: list[str] | None) -> list[Tool]:
     if not names:
-        return list(TOOLS)
-    known = {t.name: t for t in TOOLS}
+        return list(registry.TOOLS)
+    known = {t.name: t for t in registry.TOOLS}
     missing = [n for n in names if n not in known]
     if missing:
         from .errors import InputError

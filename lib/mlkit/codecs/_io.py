@@ -126,8 +126,10 @@ def open_input(src: PathLike, *, allow_empty: bool = False) -> Iterator[BinaryIO
         return
     if is_std(src):
         raw = sys.stdin.buffer
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-        if head == b"" and hasattr(raw, "peek"):
+        if not hasattr(raw, "peek"):  # e.g. a BytesIO standing in for stdin
+            raw = io.BufferedReader(raw)
+        head = raw.peek(2)[:2]
+        if head == b"":
             raise InputError("empty stdin", expected="data on standard input", got="0 bytes",
                              hint="pipe a file in or give a path")
         yield gzip.GzipFile(fileobj=raw) if head == GZIP_MAGIC else raw
