@@ -1,0 +1,11 @@
+"""Memory-aware DNN scheduling with iterative graph fusion and a pruned ILP.
+
+Paper: Zhong, Li, Liang, Wang, Huang, "Memory-aware Scheduling for Complex Wired Networks with
+Iterative Graph Optimization", ICCAD 2023, arXiv 2308.13898. The method section is not public:
+the fusion rules (F1/F2), the ILP with topology-aware variable pruning and the pipeline are a
+reconstruction (see README.md), checked against brute force and exact DP.
+"""
+
+from .graph import SCHEMA, Graph, Op, Tensor, check_order, simulate
+
+__all__ = ["SCHEMA", "Graph", "Op", "Tensor", "check_order", "simulate"]
