@@ -23,7 +23,11 @@ class Tool:
     requires: tuple[str, ...] = ()
 
 
-TOOLS: tuple[Tool, ...] = ()
+TOOLS: tuple[Tool, ...] = (
+    Tool("memsched", "mlkit.memsched", "mlkit_cli.commands.memsched",
+         "Memory-aware DNN scheduling: graph fusion + pruned ILP (lowest peak activation memory).",
+         requires=("python:onnx", "solver:HiGHS")),
+)
 
 
 def by_name(name: str) -> Tool:

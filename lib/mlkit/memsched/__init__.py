@@ -6,6 +6,10 @@ the fusion rules (F1/F2), the ILP with topology-aware variable pruning and the p
 reconstruction (see README.md), checked against brute force and exact DP.
 """
 
+from .config import ScheduleConfig
+from .demo import run_bench, run_demo
 from .graph import SCHEMA, Graph, Op, Tensor, check_order, simulate
+from .schedule import schedule
 
-__all__ = ["SCHEMA", "Graph", "Op", "Tensor", "check_order", "simulate"]
+__all__ = ["SCHEMA", "Graph", "Op", "Tensor", "ScheduleConfig", "check_order", "run_bench", "run_demo",
+           "schedule", "simulate"]

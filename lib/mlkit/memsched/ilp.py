@@ -1,15 +1,15 @@
 """The ILP over (op, step) and (tensor, step) binaries with topology-aware variable pruning.
 
-Variables (paper notes §1.3, after the adaptation [A] with our corrections): O[v,j] = op v runs
-at step j; T[t,j] = tensor t is resident at step j; M >= 0, minimised.
+Variables (paper notes §1.3, after the adaptation [A] with our corrections): run[v,j] = op v runs
+at step j; res[t,j] = tensor t is resident at step j; M >= 0, minimised.
 
-  (1) Σ_v O[v,j] = 1            (2) Σ_j O[v,j] = 1
-  (3) O[c,j] <= T[t,j] for t ∈ in(c)
-  (4a) T[t,j] <= T[t,j-1] + O[prod t, j]     (4b) T[t,j] >= O[prod t, j]
-  (4c) T[t,j] <= Σ_{c ∈ cons t} Σ_{k >= j} O[c,k]  (graph outputs instead: T[t,j] >= T[t,j-1])
-  (6) Σ_t S_t T[t,j] + Σ_v ES_v O[v,j] <= M
+  (1) Σ_v run[v,j] = 1            (2) Σ_j run[v,j] = 1
+  (3) run[c,j] <= res[t,j] for t ∈ in(c)
+  (4a) res[t,j] <= res[t,j-1] + run[prod t, j]     (4b) res[t,j] >= run[prod t, j]
+  (4c) res[t,j] <= Σ_{c ∈ cons t} Σ_{k >= j} run[c,k]  (graph outputs instead: res[t,j] >= res[t,j-1])
+  (6) Σ_t S_t res[t,j] + Σ_v ES_v run[v,j] <= M
 
-Pruning: O[v,j] exists only for j ∈ [|anc v|, n-1-|des v|]; T[t,j] only for
+Pruning: run[v,j] exists only for j ∈ [|anc v|, n-1-|des v|]; res[t,j] only for
 j ∈ [|anc prod t|, max_c (n-1-|des c|)] (all of [.., n-1] for graph outputs). A tensor nobody
 reads is charged to its producer's step (ES) and gets no T variables. Graph inputs are resident
 from step 0.
@@ -78,52 +78,52 @@ def _windows(g: Graph, prune: bool) -> tuple[list[range], dict[int, range]]:
 
 
 def build_ilp(g: Graph, *, prune: bool = True, upper_bound: int | None = None):
-    """The pulp model: (problem, O vars {(v,j)}, T vars {(t,j)}, M, unpruned variable count)."""
+    """The pulp model: (problem, run vars O[v,j], resident vars T[t,j], M, unpruned variable count)."""
     import pulp
 
     n = g.n
     op_win, t_win = _windows(g, prune)
     prob = pulp.LpProblem("memsched", pulp.LpMinimize)
-    O = {(v, j): pulp.LpVariable(f"O_{v}_{j}", cat="Binary") for v in range(n) for j in op_win[v]}
+    run = {(v, j): pulp.LpVariable(f"O_{v}_{j}", cat="Binary") for v in range(n) for j in op_win[v]}
     tracked = [t for t in range(len(g.tensors)) if g.cons[t] or g.tensors[t].output]
-    T = {(t, j): pulp.LpVariable(f"T_{t}_{j}", cat="Binary") for t in tracked for j in t_win[t]}
+    res = {(t, j): pulp.LpVariable(f"T_{t}_{j}", cat="Binary") for t in tracked for j in t_win[t]}
     M = pulp.LpVariable("M", lowBound=0)
     prob += M
     at_step: list[list] = [[] for _ in range(n)]
-    for (v, j), var in O.items():
+    for (v, j), var in run.items():
         at_step[j].append((v, var))
     for j in range(n):
         prob += pulp.lpSum(var for _, var in at_step[j]) == 1, f"one_op_{j}"
     for v in range(n):
-        prob += pulp.lpSum(O[v, j] for j in op_win[v]) == 1, f"op_once_{v}"
+        prob += pulp.lpSum(run[v, j] for j in op_win[v]) == 1, f"op_once_{v}"
     for c in range(n):
         for t in g.ins[c]:
             for j in op_win[c]:
-                if (t, j) in T:
-                    prob += O[c, j] <= T[t, j]
+                if (t, j) in res:
+                    prob += run[c, j] <= res[t, j]
                 else:
-                    prob += O[c, j] == 0
+                    prob += run[c, j] == 0
     for t in tracked:
         p = g.prod[t]
         for j in t_win[t]:
-            prev = T.get((t, j - 1))
+            prev = res.get((t, j - 1))
             if p is None:  # graph input: resident from the start, never re-created
-                prob += (T[t, j] == 1) if j == 0 else (T[t, j] <= prev)
+                prob += (res[t, j] == 1) if j == 0 else (res[t, j] <= prev)
             else:
-                o_pj = O.get((p, j))
-                prob += T[t, j] <= (prev if prev is not None else 0) + (o_pj if o_pj is not None else 0)
+                o_pj = run.get((p, j))
+                prob += res[t, j] <= (prev if prev is not None else 0) + (o_pj if o_pj is not None else 0)
                 if o_pj is not None:
-                    prob += T[t, j] >= o_pj
+                    prob += res[t, j] >= o_pj
             if g.tensors[t].output:
                 if prev is not None:
-                    prob += T[t, j] >= prev
+                    prob += res[t, j] >= prev
             else:
-                later = [O[c, k] for c in g.cons[t] for k in op_win[c] if k >= j]
-                prob += T[t, j] <= pulp.lpSum(later)
+                later = [run[c, k] for c in g.cons[t] for k in op_win[c] if k >= j]
+                prob += res[t, j] <= pulp.lpSum(later)
     dead = [sum(g.size[t] for t in g.outs[v] if not g.cons[t] and not g.tensors[t].output)
             for v in range(n)]
     tensors_at: list[list] = [[] for _ in range(n)]
-    for (t, j), var in T.items():
+    for (t, j), var in res.items():
         tensors_at[j].append(g.size[t] * var)
     for j in range(n):
         extra = [(g.ops[v].es + dead[v]) * var for v, var in at_step[j] if g.ops[v].es + dead[v]]
@@ -131,7 +131,7 @@ def build_ilp(g: Graph, *, prune: bool = True, upper_bound: int | None = None):
     if upper_bound is not None:
         prob += M <= upper_bound, "upper_bound"
     unpruned = n * n + len(tracked) * n
-    return prob, O, T, M, unpruned
+    return prob, run, res, M, unpruned
 
 
 def _solver(name: str, time_limit: float, threads: int | None, **extra):
@@ -153,13 +153,11 @@ def _solver(name: str, time_limit: float, threads: int | None, **extra):
 def solve_ilp(g: Graph, *, solver: str = "highs", time_limit: float = 60.0, prune: bool = True,
               upper_bound: int | None = None, threads: int | None = None) -> IlpResult:
     """Solve; ``optimal`` only when the solver proved it (pulp's sol_status == 1, not LpStatus)."""
-    import pulp
-
     t0 = time.perf_counter()
     if g.n == 0:
         return IlpResult([], 0.0, True, "optimal", 0.0, 0, 0, 0.0)
-    prob, O, T, M, unpruned = build_ilp(g, prune=prune, upper_bound=upper_bound)
-    nvars = len(O) + len(T)
+    prob, run, res, M, unpruned = build_ilp(g, prune=prune, upper_bound=upper_bound)
+    nvars = len(run) + len(res)
     s = _solver(solver, time_limit, threads)
     with stdout_to_stderr():
         prob.solve(s)
@@ -167,7 +165,7 @@ def solve_ilp(g: Graph, *, solver: str = "highs", time_limit: float = 60.0, prun
         # Every topological order is feasible, so "infeasible" is wrong. HiGHS 1.16's presolve
         # reports it on some unpruned models (CBC, and HiGHS without presolve, solve them): retry.
         left = max(1.0, time_limit - (time.perf_counter() - t0))
-        prob, O, T, M, unpruned = build_ilp(g, prune=prune, upper_bound=upper_bound)
+        prob, run, res, M, unpruned = build_ilp(g, prune=prune, upper_bound=upper_bound)
         with stdout_to_stderr():
             prob.solve(_solver(solver, left, threads, presolve="off"))
     seconds = time.perf_counter() - t0
@@ -176,7 +174,7 @@ def solve_ilp(g: Graph, *, solver: str = "highs", time_limit: float = 60.0, prun
     order = None
     if prob.sol_status in (1, 2):
         step_of = {}
-        for (v, j), var in O.items():
+        for (v, j), var in run.items():
             if (var.value() or 0) > 0.5:
                 step_of[v] = j
         if len(step_of) == g.n:
