@@ -194,11 +194,10 @@ def bench(graphs: Annotated[list[str], typer.Argument(metavar="[GRAPH]...",
           output: Output = "-", format: Format = Fmt.jsonl):
     """Every method side by side with peak/optimum ratios and seconds, one row per graph."""
     from mlkit.memsched.bench import bench as run
-    from mlkit.memsched.bench import plot_bench
+    from mlkit.memsched.bench import bench_suite, plot_bench
     from mlkit.memsched.io import load_graph
-    from mlkit.memsched.synth import load_suite
 
-    items = [(s, load_graph(s)) for s in graphs] if graphs else [(n, g) for n, g in load_suite() if only in n]
+    items = [(s, load_graph(s)) for s in graphs] if graphs else bench_suite(only)
     ms = [m.strip() for m in methods.split(",") if m.strip()]
     rows = []
     with _output.progress() as prog:
