@@ -134,13 +134,50 @@ def build_ilp(g: Graph, *, prune: bool = True, upper_bound: int | None = None):
     return prob, run, res, M, unpruned
 
 
+def _warm_highs_class():
+    import pulp
+
+    class WarmHiGHS(pulp.HiGHS):
+        """pulp's HiGHS with a MIP start: ``start`` maps variables to values (others 0)."""
+
+        start: dict = {}
+
+        def callSolver(self, lp):
+            if self.start:
+                import highspy
+
+                sol = highspy.HighsSolution()
+                sol.col_value = [float(self.start.get(v, 0.0)) for v in lp.variables()]
+                sol.value_valid = True
+                lp.solverModel.setSolution(sol)
+            super().callSolver(lp)
+
+    return WarmHiGHS
+
+
+def _start_values(g: Graph, order: list[int], run: dict, res: dict, M) -> dict:
+    """The ILP variables of a known order: its steps, residencies and peak."""
+    from .graph import simulate
+
+    step = {v: j for j, v in enumerate(order)}
+    values = {var: 1.0 for (v, j), var in run.items() if step[v] == j}
+    for (t, j), var in res.items():
+        p = g.prod[t]
+        born = 0 if p is None else step[p]
+        dies = len(order) - 1 if g.tensors[t].output else max(step[c] for c in g.cons[t])
+        if born <= j <= dies:
+            values[var] = 1.0
+    values[M] = float(simulate(g, order)[0])
+    return values
+
+
 def _solver(name: str, time_limit: float, threads: int | None, **extra):
     import pulp
 
     if name == "highs":
         # sizes are integer bytes: an absolute gap under 1 byte is a proof of optimality
-        s = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=threads, mip_rel_gap=0.0, mip_abs_gap=0.999,
-                       **extra)
+        s = _warm_highs_class()(msg=False, timeLimit=time_limit, threads=threads, mip_rel_gap=0.0,
+                                mip_abs_gap=0.999, **extra)
     elif name == "cbc":
         s = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=0.0, gapAbs=0.999, threads=threads)
     else:
@@ -151,14 +188,18 @@ def _solver(name: str, time_limit: float, threads: int | None, **extra):
 
 
 def solve_ilp(g: Graph, *, solver: str = "highs", time_limit: float = 60.0, prune: bool = True,
-              upper_bound: int | None = None, threads: int | None = None) -> IlpResult:
-    """Solve; ``optimal`` only when the solver proved it (pulp's sol_status == 1, not LpStatus)."""
+              upper_bound: int | None = None, threads: int | None = None,
+              warm_start: list[int] | None = None) -> IlpResult:
+    """Solve; ``optimal`` only when the solver proved it (pulp's sol_status == 1, not LpStatus).
+    ``warm_start``: a known order (op indices) handed to HiGHS as its first incumbent."""
     t0 = time.perf_counter()
     if g.n == 0:
         return IlpResult([], 0.0, True, "optimal", 0.0, 0, 0, 0.0)
     prob, run, res, M, unpruned = build_ilp(g, prune=prune, upper_bound=upper_bound)
     nvars = len(run) + len(res)
     s = _solver(solver, time_limit, threads)
+    if warm_start is not None and hasattr(s, "start"):
+        s.start = _start_values(g, warm_start, run, res, M)
     with stdout_to_stderr():
         prob.solve(s)
     if prob.sol_status == -1 and solver == "highs":

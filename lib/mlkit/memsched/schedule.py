@@ -52,13 +52,12 @@ def schedule(g: Graph, cfg: ScheduleConfig | None = None) -> dict:
                 raise InputError("exact DP needs more states than allowed", expected=f"<= {cfg.max_states}",
                                  got=f"> {exc.args[0]}", hint="raise --max-states or use --method auto/ilp") from exc
             rec["states"] = f">{cfg.max_states}"
-    upper = None
-    fallback = None
+    upper = start = fallback = None
     if cfg.method == "auto":
         b = beam_schedule(work, width=cfg.beam)
-        fallback, upper = expand_order(work, b.order, g), b.peak
+        fallback, upper, start = expand_order(work, b.order, g), b.peak, b.order
     r = solve_ilp(work, solver=cfg.solver, time_limit=cfg.time_limit, prune=cfg.prune, upper_bound=upper,
-                  threads=cfg.threads)
+                  threads=cfg.threads, warm_start=start)
     rec.update(ilp_vars=r.variables, ilp_vars_unpruned=r.variables_unpruned, ilp_status=r.status,
                ilp_objective=r.objective)
     if r.lower_bound is not None and math.isfinite(r.lower_bound):
