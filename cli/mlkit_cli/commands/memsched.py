@@ -188,7 +188,7 @@ def bench(graphs: Annotated[list[str], typer.Argument(metavar="[GRAPH]...",
                                                       help="Graphs (default: the shipped suite).")] = None,
           methods: Annotated[str, typer.Option(help="Comma-separated methods.")] =
           "topo,rpo,greedy,beam,dp,ilp,ilp-nofuse,ilp-noprune",
-          time_limit: Annotated[float, typer.Option(help="ILP time limit per solve (s).")] = 30.0,
+          time_limit: Annotated[float, typer.Option(help="ILP time limit per solve (s).")] = 10.0,
           only: Annotated[str, typer.Option(help="Only suite graphs whose name contains this.")] = "",
           plot: Annotated[str, typer.Option(metavar="FILE.png", help="Bar chart of peak/optimum.")] = "",
           output: Output = "-", format: Format = Fmt.jsonl):
@@ -199,13 +199,17 @@ def bench(graphs: Annotated[list[str], typer.Argument(metavar="[GRAPH]...",
 
     items = [(s, load_graph(s)) for s in graphs] if graphs else bench_suite(only)
     ms = [m.strip() for m in methods.split(",") if m.strip()]
-    rows = []
-    with _output.progress() as prog:
-        task = prog.add_task("bench", total=len(items))
-        for row in run(items, ms, time_limit=time_limit):
-            rows.append(row)
-            prog.advance(task)
-    _output.emit(rows, format, output, title="memsched bench")
+    rows: list[dict] = []
+
+    def stream():  # JSON Lines go out row by row while a long bench runs
+        with _output.progress() as prog:
+            task = prog.add_task("bench", total=len(items))
+            for row in run(items, ms, time_limit=time_limit):
+                rows.append(row)
+                prog.advance(task)
+                yield row
+
+    _output.emit(stream(), format, output, title="memsched bench")
     if plot:
         plot_bench(rows, ms, plot)
 

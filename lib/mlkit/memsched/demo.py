@@ -40,4 +40,4 @@ def run_demo(workdir: Path) -> dict:
 def run_bench(workdir: Path) -> list[dict]:
     from .bench import bench, bench_suite
 
-    return list(bench(bench_suite(), time_limit=30.0))
+    return list(bench(bench_suite(), time_limit=10.0))
