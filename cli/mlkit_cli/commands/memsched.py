@@ -187,7 +187,7 @@ def verify(graph: GraphArg, no_ilp: Annotated[bool, typer.Option("--no-ilp", hel
 def bench(graphs: Annotated[list[str], typer.Argument(metavar="[GRAPH]...",
                                                       help="Graphs (default: the shipped suite).")] = None,
           methods: Annotated[str, typer.Option(help="Comma-separated methods.")] =
-          "topo,rpo,greedy,beam,dp,ilp,ilp-nofuse,ilp-noprune",
+          "topo,rpo,greedy,beam,dp,ilp,auto,ilp-nofuse,ilp-noprune",
           time_limit: Annotated[float, typer.Option(help="ILP time limit per solve (s).")] = 10.0,
           only: Annotated[str, typer.Option(help="Only suite graphs whose name contains this.")] = "",
           plot: Annotated[str, typer.Option(metavar="FILE.png", help="Bar chart of peak/optimum.")] = "",

@@ -44,6 +44,7 @@ def bench_suite(only: str = "") -> list[tuple[str, Graph]]:
     return [(n, g) for n, g in load_suite() + real_onnx_graphs() if only in n]
 
 METHOD_CONFIGS = {
+    "auto": dict(method="auto"),
     "topo": dict(method="topo"),
     "rpo": dict(method="rpo"),
     "greedy": dict(method="greedy"),
@@ -53,7 +54,7 @@ METHOD_CONFIGS = {
     "ilp-nofuse": dict(method="ilp", fuse=False),
     "ilp-noprune": dict(method="ilp", prune=False),
 }
-DEFAULT_METHODS = ("topo", "rpo", "greedy", "beam", "dp", "ilp", "ilp-nofuse", "ilp-noprune")
+DEFAULT_METHODS = ("topo", "rpo", "greedy", "beam", "dp", "ilp", "auto", "ilp-nofuse", "ilp-noprune")
 
 
 def bench_graph(name: str, g: Graph, methods: Iterable[str] = DEFAULT_METHODS, *, time_limit: float = 30.0,

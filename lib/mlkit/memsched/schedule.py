@@ -1,5 +1,5 @@
 """The scheduling pipeline: ``auto`` = fuse -> exact DP under a state budget, else the pruned ILP
-with the beam-DP order as its upper bound. Every answer is re-simulated on the original graph,
+warm-started from the beam-DP order (which also bounds M from above); ``ilp`` skips the DP. Every answer is re-simulated on the original graph,
 so the reported peak is always the true peak of the returned order."""
 
 from __future__ import annotations
@@ -52,25 +52,19 @@ def schedule(g: Graph, cfg: ScheduleConfig | None = None) -> dict:
                 raise InputError("exact DP needs more states than allowed", expected=f"<= {cfg.max_states}",
                                  got=f"> {exc.args[0]}", hint="raise --max-states or use --method auto/ilp") from exc
             rec["states"] = f">{cfg.max_states}"
-    upper = start = fallback = None
-    if cfg.method == "auto":
-        b = beam_schedule(work, width=cfg.beam)
-        fallback, upper, start = expand_order(work, b.order, g), b.peak, b.order
-    r = solve_ilp(work, solver=cfg.solver, time_limit=cfg.time_limit, prune=cfg.prune, upper_bound=upper,
-                  threads=cfg.threads, warm_start=start)
+    # the ILP starts from the beam-DP order: an incumbent for HiGHS and an upper bound on M
+    b = beam_schedule(work, width=cfg.beam)
+    r = solve_ilp(work, solver=cfg.solver, time_limit=cfg.time_limit, prune=cfg.prune, upper_bound=b.peak,
+                  threads=cfg.threads, warm_start=b.order)
     rec.update(ilp_vars=r.variables, ilp_vars_unpruned=r.variables_unpruned, ilp_status=r.status,
                ilp_objective=r.objective)
     if r.lower_bound is not None and math.isfinite(r.lower_bound):
         lb = max(lb, math.ceil(r.lower_bound - 1e-6))
+    order = expand_order(work, b.order, g)  # the beam order stands unless the ILP found better
     if r.order is not None:
-        order = expand_order(work, r.order, g)
-        if fallback is not None and simulate(g, fallback)[0] < simulate(g, order)[0]:
-            order = fallback
-    elif fallback is not None:
-        order = fallback
-    else:
-        order = definition_order(g)
-        rec["note"] = f"ILP found no solution ({r.status}); definition order returned"
+        ilp_order = expand_order(work, r.order, g)
+        if simulate(g, ilp_order)[0] <= simulate(g, order)[0]:
+            order = ilp_order
     return _finish(g, rec, order, r.optimal, lb, t0, solver=cfg.solver)
 
 
