@@ -7,7 +7,6 @@ The same checks run as tests (tests/memsched/test_schedule.py, test_acceptance.p
 are marked slow and run in `make bench`); this script prints the numbers for the record."""
 
 import json
-import random
 import sys
 import time
 
@@ -27,38 +26,13 @@ def emit(**rec):
     print(json.dumps(rec), flush=True)
 
 
-def small_graphs(count, max_ops, seed0=0):
-    out, s = [], seed0
-    while len(out) < count:
-        rng = random.Random(s)
-        if s % 2:
-            g = synth.random_dag(n=rng.randint(1, max_ops), p=rng.choice([0.2, 0.35, 0.5]), seed=s, es_max=4)
-        else:
-            g = synth.random_chain_dag(n=rng.randint(1, 5), p=0.4, chain=2, seed=s)
-        s += 1
-        if g.n <= max_ops:
-            out.append(g)
-    return out
-
-
-def chain_rich(count, seed0=0, max_ops=None):
-    out, s = [], seed0
-    while len(out) < count:
-        rng = random.Random(s)
-        g = synth.random_chain_dag(n=rng.randint(3, 9), p=0.3, chain=4, seed=s)
-        s += 1
-        if max_ops is None or g.n <= max_ops:
-            out.append(g)
-    return out
-
-
 def main(skip_slow: bool) -> None:
-    gs = small_graphs(200, 9)
+    gs = synth.small_random_graphs(200, 9)
     agree = sum(dp_schedule(g).peak == brute_force(g)[0] for g in gs)
     emit(check=1, what="DP == brute force", graphs=len(gs), agree=agree, max_ops=max(g.n for g in gs))
 
     times, agree = [], 0
-    for g in chain_rich(100, seed0=7000, max_ops=20):
+    for g in synth.chain_rich_graphs(100, seed0=7000, max_ops=20):
         f, _ = fuse(g)
         r = solve_ilp(f, time_limit=10)
         times.append(r.seconds)
@@ -68,7 +42,7 @@ def main(skip_slow: bool) -> None:
          max_s=round(max(times), 3), median_s=round(sorted(times)[len(times) // 2], 3))
 
     before = after = ok = 0
-    gs = chain_rich(300, seed0=5000)
+    gs = synth.chain_rich_graphs(300, seed0=5000)
     for g in gs:
         f, st = fuse(g)
         ok += dp_schedule(f).peak == dp_schedule(g).peak

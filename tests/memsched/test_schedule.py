@@ -1,6 +1,5 @@
 """Exact methods against brute force and each other, on random graphs (acceptance 1-3)."""
 
-import random
 import time
 
 import pytest
@@ -15,23 +14,8 @@ from mlkit.memsched.schedule import schedule
 from mlkit.memsched.verify import brute_force
 
 
-def small_graphs(count, max_ops, seed0=0):
-    """Random DAGs of 1..max_ops ops, half plain G(n,p), half chain-rich."""
-    out, s = [], seed0
-    while len(out) < count:
-        rng = random.Random(s)
-        if s % 2:
-            g = synth.random_dag(n=rng.randint(1, max_ops), p=rng.choice([0.2, 0.35, 0.5]), seed=s, es_max=4)
-        else:
-            g = synth.random_chain_dag(n=rng.randint(1, 5), p=0.4, chain=2, seed=s)
-        s += 1
-        if g.n <= max_ops:
-            out.append(g)
-    return out
-
-
 def test_dp_equals_brute_force_on_200_graphs():
-    graphs = small_graphs(200, 9)
+    graphs = synth.small_random_graphs(200, 9)
     for g in graphs:
         peak, order, count = brute_force(g)
         r = dp_schedule(g)
@@ -42,23 +26,12 @@ def test_dp_equals_brute_force_on_200_graphs():
 
 def test_beam_is_an_upper_bound_and_often_exact():
     hits = 0
-    for g in small_graphs(60, 9, seed0=1000):
+    for g in synth.small_random_graphs(60, 9, seed0=1000):
         exact = dp_schedule(g).peak
         b = beam_schedule(g, width=3)
         assert b.peak >= exact and simulate(g, b.order)[0] == b.peak
         hits += b.peak == exact
     assert hits >= 30
-
-
-def chain_rich(count, seed0=0, max_ops=None):
-    out, s = [], seed0
-    while len(out) < count:
-        rng = random.Random(s)
-        g = synth.random_chain_dag(n=rng.randint(3, 9), p=0.3, chain=4, seed=s)
-        s += 1
-        if max_ops is None or g.n <= max_ops:
-            out.append(g)
-    return out
 
 
 def _fusion_check(graphs):
@@ -73,12 +46,12 @@ def _fusion_check(graphs):
 
 
 def test_fusion_keeps_the_optimum_quick():
-    assert _fusion_check(chain_rich(60)) <= 0.7
+    assert _fusion_check(synth.chain_rich_graphs(60)) <= 0.7
 
 
 @pytest.mark.slow
 def test_fusion_keeps_the_optimum_300():
-    assert _fusion_check(chain_rich(300, seed0=5000)) <= 0.7
+    assert _fusion_check(synth.chain_rich_graphs(300, seed0=5000)) <= 0.7
 
 
 def _ilp_check(graphs, limit=10.0):
@@ -95,12 +68,12 @@ def _ilp_check(graphs, limit=10.0):
 
 
 def test_fused_pruned_ilp_equals_dp_quick():
-    _ilp_check([g for g in chain_rich(20, seed0=300, max_ops=14)])
+    _ilp_check([g for g in synth.chain_rich_graphs(20, seed0=300, max_ops=14)])
 
 
 @pytest.mark.slow
 def test_fused_pruned_ilp_equals_dp_100():
-    assert _ilp_check(chain_rich(100, seed0=7000, max_ops=20)) <= 10.0
+    assert _ilp_check(synth.chain_rich_graphs(100, seed0=7000, max_ops=20)) <= 10.0
 
 
 def test_every_method_returns_a_valid_order_with_its_true_peak():

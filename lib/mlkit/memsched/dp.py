@@ -62,6 +62,14 @@ class _Tables:
             if self.pred_mask[i] == 0:
                 self.ready0 |= 1 << i
 
+    @staticmethod
+    def ready_ops(ready: int):
+        """The op indices set in a ready bitmask, lowest first."""
+        while ready:
+            low = ready & -ready
+            yield low.bit_length() - 1
+            ready ^= low
+
     def step(self, state: int, live: int, ready: int, v: int) -> tuple[int, int, int, int]:
         """Run v from (state, live, ready): returns (step memory, new state, new live, new ready)."""
         mem = live + self.step_extra[v]
@@ -87,11 +95,7 @@ def _search(g: Graph, width: int | None, max_states: int | None) -> ScheduleResu
     for _ in range(g.n):
         nxt: dict[int, tuple[int, int, int, int, int]] = {}
         for state, (peak, live, ready, _, _) in level.items():
-            r = ready
-            while r:
-                low = r & -r
-                v = low.bit_length() - 1
-                r ^= low
+            for v in tb.ready_ops(ready):
                 mem, ns, nl, nr = tb.step(state, live, ready, v)
                 np_ = peak if peak >= mem else mem
                 old = nxt.get(ns)

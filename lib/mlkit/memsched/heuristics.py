@@ -49,11 +49,7 @@ def greedy_order(g: Graph) -> list[int]:
     order = []
     for _ in range(g.n):
         best = None
-        r = ready
-        while r:
-            low = r & -r
-            v = low.bit_length() - 1
-            r ^= low
+        for v in tb.ready_ops(ready):
             mem, ns, nl, nr = tb.step(state, live, ready, v)
             key = (mem, nl, v)
             if best is None or key < best[0]:

@@ -35,7 +35,8 @@ from .cells import GENOTYPES, amoebanet, cell_stack, darts, nasnet
 from .graph import Graph, Op, Tensor
 
 __all__ = ["randwire", "darts", "nasnet", "amoebanet", "cell_stack", "GENOTYPES", "random_chain_dag",
-           "random_dag", "diamond", "simple", "SUITE", "suite", "write_suite", "load_suite", "SUITE_DIR"]
+           "random_dag", "small_random_graphs", "chain_rich_graphs", "diamond", "simple", "SUITE", "suite",
+           "write_suite", "load_suite", "SUITE_DIR"]
 
 SUITE_DIR = Path(__file__).parent / "suite"
 
@@ -166,6 +167,35 @@ def random_dag(n: int = 8, p: float = 0.3, seed: int = 0, max_size: int = 16, es
     params = {"n": n, "p": p, "seed": seed, "max_size": max_size, "es_max": es_max}
     return b.graph(f"dag-n{n}-s{seed}", {"generator": "random_dag", "params": params},
                    [outs[i] for i in range(n) if not succ[i]])
+
+
+def small_random_graphs(count: int, max_ops: int, seed0: int = 0) -> list[Graph]:
+    """A test population: ``count`` graphs of at most ``max_ops`` ops, alternately plain G(n, p)
+    DAGs (with workspace) and small chain-rich DAGs. Used by the brute-force and DP checks."""
+    out, s = [], seed0
+    while len(out) < count:
+        rng = random.Random(s)
+        if s % 2:
+            g = random_dag(n=rng.randint(1, max_ops), p=rng.choice([0.2, 0.35, 0.5]), seed=s, es_max=4)
+        else:
+            g = random_chain_dag(n=rng.randint(1, 5), p=0.4, chain=2, seed=s)
+        s += 1
+        if g.n <= max_ops:
+            out.append(g)
+    return out
+
+
+def chain_rich_graphs(count: int, seed0: int = 0, max_ops: int | None = None) -> list[Graph]:
+    """A test population of chain-rich DAGs (3-9 nodes, chains up to 4 ops per edge), optionally
+    capped at ``max_ops`` ops. Used by the fusion and ILP checks."""
+    out, s = [], seed0
+    while len(out) < count:
+        rng = random.Random(s)
+        g = random_chain_dag(n=rng.randint(3, 9), p=0.3, chain=4, seed=s)
+        s += 1
+        if max_ops is None or g.n <= max_ops:
+            out.append(g)
+    return out
 
 
 def _model_graph(name: str, edges: list[tuple[str, str, int]]) -> Graph:

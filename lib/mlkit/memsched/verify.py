@@ -29,11 +29,7 @@ def brute_force(g: Graph) -> tuple[int, list[int], int]:
             if best[0] is None or peak < best[0]:
                 best[0], best[1] = peak, list(path)
             return
-        r = ready
-        while r:
-            low = r & -r
-            v = low.bit_length() - 1
-            r ^= low
+        for v in tb.ready_ops(ready):
             mem, ns, nl, nr = tb.step(state, live, ready, v)
             path.append(v)
             walk(ns, nl, nr, max(peak, mem))
