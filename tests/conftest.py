@@ -4,7 +4,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
+
+# Shared machines are noisy: no per-example deadline, and slow data generation is not a failure.
+settings.register_profile("mlkit", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mlkit")
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent / "mlkit"

@@ -64,7 +64,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdin.write(b"\x93NUMPY")
     p.stdin.flush()
-    time.sleep(1.5)
+    time.sleep(3)  # well past start-up, so the signal lands while it waits on stdin
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 130, err
