@@ -1,0 +1,248 @@
+"""Fitting, applying, saving and loading the similarity models.
+
+Inputs: features ``X`` float32 (N, D), L2-normalised; a kNN graph ``ids`` int (N, k) and ``dists``
+float32 (N, k) (1 - cos, ascending, the point itself at rank 0); ``labels`` int (N,).
+
+* ``fit_logistic``: our 2-parameter stand-in p = sigmoid(a cos + b), maximum likelihood by Newton
+  steps with step halving (deterministic, float64) on the graph's (anchor, neighbour) pairs.
+* ``fit_transformer``: the official recipe (BCE-with-logits over ranks 1..k-1, Adam, lr 1e-4,
+  wd 5e-4, 512 anchors a batch) with one optimizer step per batch (the official loop steps twice)
+  and data-parallel under ``torchrun`` via :func:`mlkit.tensors.distributed`.
+* ``refine_distances``: dist = 1 - p(same), self kept at 0, rows re-sorted (stable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import InputError
+from ..tensors import check_dtype, check_finite, check_shape
+from .config import SimConfig, TrainConfig
+from .model import LogisticCalibration, PairTransformer, load_official
+
+__all__ = ["same_identity", "fit_logistic", "fit_logistic_pairs", "fit_transformer", "refine_distances",
+           "save_sim", "load_sim", "SIM_METHOD"]
+
+SIM_METHOD = "faceclust.sim"
+
+
+def _check_graph(X, ids, dists=None, labels=None) -> None:
+    check_dtype(X, "f", "features")
+    check_shape(X, (None, None), "features")
+    check_dtype(ids, "iu", "neighbour ids")
+    check_shape(ids, (X.shape[0], None), "neighbour ids")
+    if ids.shape[1] < 2:
+        raise InputError("kNN graph too narrow", expected=">= 2 columns (self and a neighbour)", got=str(ids.shape))
+    if ids.size and (ids.min() < 0 or ids.max() >= X.shape[0]):
+        raise InputError("neighbour id out of range", expected=f"0..{X.shape[0] - 1}",
+                         got=f"{ids.min()}..{ids.max()}", hint="rebuild the graph (exact index, or a larger nprobe)")
+    if dists is not None:
+        check_shape(dists, ids.shape, "neighbour distances")
+        check_finite(dists, "neighbour distances")
+    if labels is not None:
+        check_dtype(labels, "iu", "labels")
+        check_shape(labels, (X.shape[0],), "labels")
+
+
+def same_identity(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(N, k-1) bool: label(ids[i, r]) == label(i) for ranks r = 1..k-1."""
+    return labels[ids[:, 1:]] == labels[:, None]
+
+
+# ---------------------------------------------------------------- logistic stand-in
+def fit_logistic_pairs(cos: np.ndarray, same: np.ndarray, *, max_iter: int = 100, tol: float = 1e-10,
+                       ridge: float = 1e-6) -> LogisticCalibration:
+    """Maximum-likelihood (a, b) of p = sigmoid(a cos + b) by damped Newton steps. A ``ridge``
+    (times the number of pairs) on a and b keeps separable data finite; at 1e-6 its pull is
+    far below the estimate's standard error."""
+    x = np.asarray(cos, dtype=np.float64).ravel()
+    y = np.asarray(same, dtype=np.float64).ravel()
+    if x.size != y.size or x.size == 0:
+        raise InputError("pairs mismatch", expected="as many targets as cosines (> 0)", got=f"{x.size} vs {y.size}")
+    if y.min() == y.max():
+        raise InputError("cannot fit the calibration", expected="both same-identity and other pairs",
+                         got="same" if y[0] else "no same-identity pairs", hint="check the labels")
+    lam = ridge * x.size
+
+    def nll(w):
+        z = w[0] * x + w[1]
+        return float(np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * lam * (w @ w))
+
+    w, f = np.zeros(2), nll(np.zeros(2))
+    for _ in range(max_iter):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (w[0] * x + w[1])))
+        r, s = p - y, p * (1.0 - p)
+        grad = np.array([r @ x, r.sum()]) + lam * w
+        hess = np.array([[s @ (x * x), s @ x], [s @ x, s.sum()]]) + lam * np.eye(2)
+        step, t = np.linalg.solve(hess, grad), 1.0
+        while nll(w - t * step) > f and t > 1e-10:                                 # step halving
+            t *= 0.5
+        f_new = nll(w - t * step)
+        if f_new > f:                                                              # no descent left
+            break
+        w, f_old, f = w - t * step, f, f_new
+        if f_old - f <= tol * max(1.0, abs(f)):
+            break
+    return LogisticCalibration(w[0], w[1])
+
+
+def fit_logistic(X, ids, dists, labels) -> LogisticCalibration:
+    """Fit on every (anchor, rank r >= 1) pair of the graph: cos = 1 - dist, target = same label."""
+    _check_graph(X, ids, dists, labels)
+    return fit_logistic_pairs(1.0 - dists[:, 1:].astype(np.float64), same_identity(ids, labels))
+
+
+# ---------------------------------------------------------------- transformer
+def fit_transformer(X, ids, labels, cfg: SimConfig | None = None, train_cfg: TrainConfig | None = None,
+                    device: str | None = "auto", *,
+                    progress: Callable[[int, int, float], None] | None = None) -> PairTransformer:
+    """Train a ``PairTransformer`` on the first ``cfg.k`` columns of the graph. ``progress(epoch,
+    epochs, mean_loss)`` is called after each epoch. Returns the model (eval mode, on the device)."""
+    import torch
+
+    from ..tensors import distributed, seed_everything
+
+    _check_graph(X, ids, labels=labels)
+    cfg = (cfg or SimConfig(d_model=X.shape[1])).validate()
+    tc = (train_cfg or TrainConfig()).validate()
+    if cfg.d_model != X.shape[1]:
+        raise InputError("feature dimension does not match the model", expected=f"D = d_model = {cfg.d_model}",
+                         got=str(X.shape[1]), hint="the model has no input projection; set d_model to D")
+    if ids.shape[1] < cfg.k:
+        raise InputError("kNN graph has too few neighbours", expected=f">= k = {cfg.k}", got=str(ids.shape[1]))
+    seed_everything(tc.seed)
+    with distributed(device) as dist:
+        dev = dist.device
+        feats = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=dev)
+        nbrs = torch.as_tensor(np.ascontiguousarray(ids[:, : cfg.k]), dtype=torch.long, device=dev)
+        lab = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=dev)
+        net = dist.wrap(PairTransformer(cfg))
+        loader = dist.loader(torch.utils.data.TensorDataset(torch.arange(X.shape[0])), batch_size=tc.batch,
+                             shuffle=True, seed=tc.seed)
+        opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        for epoch in range(tc.epochs):
+            dist.set_epoch(epoch)
+            net.train()
+            total, steps = 0.0, 0
+            for (anchor,) in loader:
+                nb = nbrs[anchor.to(dev)]                                           # (B, k)
+                target = (lab[nb[:, 1:]] == lab[nb[:, :1]]).float()                 # (B, k-1)
+                logits = net(feats[nb])[:, 1:]                                      # (B, k-1)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()                                                          # once (official: twice)
+                total, steps = total + float(loss.detach()), steps + 1
+            if progress is not None:
+                progress(epoch, tc.epochs, dist.all_reduce_mean(total / max(steps, 1)))
+        model = dist.unwrap(net)
+    return model.eval()
+
+
+# ---------------------------------------------------------------- refinement
+def _resort(ids: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    new[:, 0] = 0.0                                                                 # self stays first
+    order = np.argsort(new, axis=1, kind="stable")
+    rows = np.arange(new.shape[0])[:, None]
+    return np.ascontiguousarray(ids[rows, order]), np.ascontiguousarray(new[rows, order], dtype=np.float32)
+
+
+def refine_distances(model, X, ids, dists, *, batch: int = 1024, device=None) -> tuple[np.ndarray, np.ndarray]:
+    """Learned distances 1 - p(same identity) for every (anchor, rank r) of the graph; rank 0 (self)
+    keeps 0; each row is re-sorted ascending (stable) with its ids permuted alike."""
+    import torch
+
+    _check_graph(X, ids, dists)
+    if isinstance(model, LogisticCalibration):
+        return _resort(ids, 1.0 - model.prob(1.0 - dists.astype(np.float64)))
+    if not isinstance(model, PairTransformer):
+        raise InputError("unknown similarity model", expected="PairTransformer or LogisticCalibration",
+                         got=type(model).__name__)
+    if X.shape[1] != model.cfg.d_model or ids.shape[1] > model.cfg.max_len:
+        raise InputError("graph does not fit the model", expected=f"D = {model.cfg.d_model}, k <= {model.cfg.max_len}",
+                         got=f"D = {X.shape[1]}, k = {ids.shape[1]}")
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(dev).eval()
+    feats = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=dev)
+    new = np.empty(ids.shape, dtype=np.float64)
+    with torch.no_grad():
+        for s in range(0, ids.shape[0], batch):
+            nb = torch.as_tensor(ids[s:s + batch].astype(np.int64), device=dev)    # (B, k)
+            new[s:s + batch] = torch.sigmoid(model(feats[nb]).double()).cpu().numpy()
+    return _resort(ids, 1.0 - new)
+
+
+# ---------------------------------------------------------------- save / load
+def _ext(path) -> str:
+    return os.path.splitext(os.fspath(path))[1].lower()
+
+
+def save_sim(model, path) -> None:
+    """Logistic -> JSON ``{"model": "logistic", "a", "b", ...}``; transformer -> ``.safetensors``
+    (mlkit metadata) or ``.pt/.pth/.tar`` in the official ``{'net', 'optimizer', 'epoch'}`` layout.
+    Written atomically."""
+    from ..codecs._io import write_bytes
+
+    ext = _ext(path)
+    if isinstance(model, LogisticCalibration):
+        if ext != ".json":
+            raise InputError("wrong extension for a logistic model", expected=".json", got=ext or "none")
+        doc = {"model": "logistic", "a": float(model.a), "b": float(model.b), "method": SIM_METHOD,
+               "format_version": 1}
+        write_bytes((json.dumps(doc, indent=1) + "\n").encode(), path)
+    elif isinstance(model, PairTransformer):
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        if ext == ".safetensors":
+            from ..tensors import save_checkpoint
+
+            save_checkpoint(path, state, method=SIM_METHOD, config=model.cfg.to_dict(),
+                            extra={"model": "transformer"})
+        elif ext in (".pt", ".pth", ".tar"):
+            import io
+
+            import torch
+
+            buf = io.BytesIO()
+            torch.save({"net": state, "optimizer": {}, "epoch": -1,
+                        "mlkit": json.dumps({"method": SIM_METHOD, "config": model.cfg.to_dict()})}, buf)
+            write_bytes(buf.getvalue(), path)
+        else:
+            raise InputError("wrong extension for a transformer model", expected=".safetensors, .pt, .pth or .tar",
+                             got=ext or "none")
+    else:
+        raise InputError("unknown similarity model", expected="PairTransformer or LogisticCalibration",
+                         got=type(model).__name__)
+
+
+def load_sim(path):
+    """Dispatch on the extension: ``.json`` (logistic), ``.safetensors`` (ours), ``.pt/.pth/.tar``
+    (official checkpoint via :func:`load_official`)."""
+    from ..codecs._io import read_bytes
+    from ..tensors import load_checkpoint, load_state_dict_checked
+
+    ext = _ext(path)
+    if ext == ".json":
+        try:
+            doc = json.loads(read_bytes(path))
+            if doc.get("model") != "logistic":
+                raise KeyError("model")
+            a, b = float(doc["a"]), float(doc["b"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(f"{path}: not a logistic similarity model",
+                             expected='{"model": "logistic", "a": float, "b": float}', got=str(exc)[:80]) from exc
+        if not (np.isfinite(a) and np.isfinite(b)):
+            raise InputError(f"{path}: non-finite calibration", got=f"a={a}, b={b}")
+        return LogisticCalibration(a, b)
+    if ext == ".safetensors":
+        state, meta = load_checkpoint(path, method=SIM_METHOD, max_format_version=1)
+        model = PairTransformer(SimConfig.from_dict(meta.get("config") or {}))
+        load_state_dict_checked(model, state)
+        return model.eval()
+    if ext in (".pt", ".pth", ".tar"):
+        return load_official(os.fspath(path))
+    raise InputError(f"{path}: unknown similarity-model format", expected=".json, .safetensors, .pt, .pth or .tar",
+                     got=ext or "no extension")
