@@ -129,7 +129,7 @@ def test_meta_round_trip_and_stdout(tmp_path, capsysbinary):
 def test_meta_count_and_non_integer_lines():
     with pytest.raises(InputError, match=r"wrong number of labels: expected 3 \(one per feature row\), got 2"):
         read_meta(b"1\n2\n", n=3)
-    with pytest.raises(InputError, match=r"line 3 is not an integer label.*'1\.5'"):
+    with pytest.raises(InputError, match=r"line 3: expected an integer label.*'1\.5'"):
         read_meta(b"1\n2\n1.5\n4\n")
     with pytest.raises(InputError, match="line 2"):
         read_meta(b"1\n\n2\n")

@@ -32,7 +32,6 @@ from mlkit.codecs._io import (
     read_bytes,
     sniff,
     suffix_of,
-    write_bytes,
 )
 from mlkit.errors import InputError
 
@@ -123,40 +122,25 @@ def read_features(src, dim: int | None = None, *, fmt: str | None = None) -> np.
 
 
 def read_meta(src, n: int | None = None) -> np.ndarray:
-    """(N,) int64 labels from a ``.meta`` file (one integer per line); ``n`` checks the count."""
-    name = display_name(src)
-    try:
-        lines = read_bytes(src).decode("utf-8").rstrip().splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not a text label file", expected="one integer per line",
-                         got="binary data") from exc
-    try:
-        labels = np.array([int(s) for s in lines], dtype=np.int64)
-    except (ValueError, OverflowError):
-        i = next(i for i, s in enumerate(lines) if not _is_int(s))
-        raise InputError(f"{name}: line {i + 1} is not an integer label", expected="one integer per line",
-                         got=repr(lines[i][:40])) from None
-    if not labels.size:
-        raise InputError(f"{name}: no labels", expected="one integer per line", got="blank text")
+    """(N,) int64 labels from a ``.meta`` file (one integer per line, parsed by
+    :func:`mlkit.faceclust.evaluate.read_labels`); ``n`` checks the count."""
+    from .evaluate import read_labels
+
+    labels = read_labels(src, fmt="meta")
     if n is not None and labels.size != n:
-        raise InputError(f"{name}: wrong number of labels", expected=f"{n} (one per feature row)",
+        raise InputError(f"{display_name(src)}: wrong number of labels", expected=f"{n} (one per feature row)",
                          got=f"{labels.size}", hint="the .meta and the features must come from the same split")
     return labels
 
 
-def _is_int(s: str) -> bool:
-    try:
-        return -(2**63) <= int(s) < 2**63
-    except ValueError:
-        return False
-
-
 def write_meta(labels, dst) -> None:
-    """Write labels as a ``.meta`` file (one integer per line), atomically; ``-`` is stdout."""
+    """Write integer labels as a ``.meta`` file (one per line), atomically; ``-`` is stdout."""
+    from .evaluate import write_labels
+
     y = np.asarray(labels)
     if y.ndim != 1 or y.dtype.kind not in "iub":
         raise InputError("labels", expected="a 1-D integer array", got=f"{y.ndim}-D {y.dtype}")
-    write_bytes(("\n".join(y.astype(np.int64).astype(str).tolist()) + "\n").encode(), dst)
+    write_labels(y.astype(np.int64), dst, fmt="meta")
 
 
 @dataclass
