@@ -30,19 +30,21 @@ __all__ = ["same_identity", "fit_logistic", "fit_logistic_pairs", "fit_transform
 SIM_METHOD = "faceclust.sim"
 
 
-def _check_graph(X, ids, dists=None, labels=None) -> None:
+def _check_graph(X, ids, dists=None, labels=None, *, allow_missing: bool = False) -> None:
+    """Shapes and ranges; ``allow_missing`` accepts id -1 (an IVF miss, distance +inf)."""
     check_dtype(X, "f", "features")
     check_shape(X, (None, None), "features")
     check_dtype(ids, "iu", "neighbour ids")
     check_shape(ids, (X.shape[0], None), "neighbour ids")
     if ids.shape[1] < 2:
         raise InputError("kNN graph too narrow", expected=">= 2 columns (self and a neighbour)", got=str(ids.shape))
-    if ids.size and (ids.min() < 0 or ids.max() >= X.shape[0]):
-        raise InputError("neighbour id out of range", expected=f"0..{X.shape[0] - 1}",
+    lo = -1 if allow_missing else 0
+    if ids.size and (ids.min() < lo or ids.max() >= X.shape[0]):
+        raise InputError("neighbour id out of range", expected=f"{lo}..{X.shape[0] - 1}",
                          got=f"{ids.min()}..{ids.max()}", hint="rebuild the graph (exact index, or a larger nprobe)")
     if dists is not None:
         check_shape(dists, ids.shape, "neighbour distances")
-        check_finite(dists, "neighbour distances")
+        check_finite(dists[ids >= 0], "neighbour distances")
     if labels is not None:
         check_dtype(labels, "iu", "labels")
         check_shape(labels, (X.shape[0],), "labels")
@@ -161,9 +163,12 @@ def refine_distances(model, X, ids, dists, *, batch: int = 1024, device=None) ->
     keeps 0; each row is re-sorted ascending (stable) with its ids permuted alike."""
     import torch
 
-    _check_graph(X, ids, dists)
+    _check_graph(X, ids, dists, allow_missing=True)
+    missing = ids < 0   # IVF misses stay -1 with distance +inf, sorted last
     if isinstance(model, LogisticCalibration):
-        return _resort(ids, 1.0 - model.prob(1.0 - dists.astype(np.float64)))
+        new = 1.0 - model.prob(1.0 - np.where(missing, 1.0, dists).astype(np.float64))
+        new[missing] = np.inf
+        return _resort(ids, new)
     if not isinstance(model, PairTransformer):
         raise InputError("unknown similarity model", expected="PairTransformer or LogisticCalibration",
                          got=type(model).__name__)
@@ -176,9 +181,13 @@ def refine_distances(model, X, ids, dists, *, batch: int = 1024, device=None) ->
     new = np.empty(ids.shape, dtype=np.float64)
     with torch.no_grad():
         for s in range(0, ids.shape[0], batch):
-            nb = torch.as_tensor(ids[s:s + batch].astype(np.int64), device=dev)    # (B, k)
+            rows = ids[s:s + batch].astype(np.int64)
+            rows = np.where(rows >= 0, rows, rows[:, :1])                           # misses: gather self
+            nb = torch.as_tensor(rows, device=dev)                                   # (B, k)
             new[s:s + batch] = torch.sigmoid(model(feats[nb]).double()).cpu().numpy()
-    return _resort(ids, 1.0 - new)
+    new = 1.0 - new
+    new[missing] = np.inf
+    return _resort(ids, new)
 
 
 # ---------------------------------------------------------------- save / load
