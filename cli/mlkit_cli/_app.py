@@ -28,16 +28,12 @@ class MlkitCommand(TyperCommand):
             raise typer.Exit(_errors.report(exc, ctx.command_path, ctx.meta)) from None
 
 
-class MlkitGroup(TyperGroup):
-    pass
-
-
 class MlkitTyper(typer.Typer):
     """A Typer whose verbs all get -q/--quiet, -v/--verbose and --debug (values in ctx.meta)
     and the error mapping."""
 
     def __init__(self, **kw):
-        kw.setdefault("cls", MlkitGroup)
+        kw.setdefault("cls", TyperGroup)
         kw.setdefault("no_args_is_help", True)
         kw.setdefault("context_settings", CONTEXT)
         kw.setdefault("rich_markup_mode", None)

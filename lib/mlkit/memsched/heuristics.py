@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .graph import Graph, simulate
+from .graph import Graph
 
 __all__ = ["definition_order", "rpo_order", "greedy_order"]
 
@@ -58,6 +58,3 @@ def greedy_order(g: Graph) -> list[int]:
         order.append(v)
     return order
 
-
-def peak_of(g: Graph, order: list[int]) -> int:
-    return simulate(g, order)[0]
