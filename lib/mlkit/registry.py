@@ -27,6 +27,9 @@ TOOLS: tuple[Tool, ...] = (
     Tool("memsched", "mlkit.memsched", "mlkit_cli.commands.memsched",
          "Memory-aware DNN scheduling: graph fusion + pruned ILP (lowest peak activation memory).",
          requires=("python:onnx", "solver:HiGHS")),
+    Tool("faceclust", "mlkit.faceclust", "mlkit_cli.commands.faceclust",
+         "Face clustering for hard clusters: NDDe density + TPDi distance + density peaks.",
+         requires=("python:faiss",)),
 )
 
 

@@ -1,5 +1,5 @@
-"""The faceclust verbs end to end through their Typer (the tool is not registered in `mlkit --help`
-until issue 4 is done): synth -> knn -> fit-sim -> cluster -> eval on files, and bad input."""
+"""The faceclust verbs end to end: through their Typer on files (synth -> knn -> fit-sim -> cluster
+-> eval), as a real shell pipeline of `mlkit` processes, the bench and demo verbs, and bad input."""
 
 import json
 
@@ -68,3 +68,57 @@ def test_bad_inputs_exit_65(run, tmp_path):
     (tmp_path / "q.meta").write_text("1\n2\nx\n")
     r = run("eval", tmp_path / "q.meta", "--gt", tmp_path / "p.meta")
     assert r.exit_code == 65 and "line 3" in r.stderr
+
+
+def test_real_pipeline_through_pipes(sh, tmp_path):
+    """Acceptance 6: synth, then knn | cluster | eval as separate processes over stdin/stdout."""
+    r = sh("mlkit faceclust synth -o D --ids 80 --train-ids 40 && "
+           "mlkit faceclust fit-sim D/features/train.bin --dim 256 --labels D/labels/train.meta -o sim.json && "
+           "mlkit faceclust knn D/features/test.bin --dim 256 "
+           "| mlkit faceclust cluster --sim sim.json --features D/features/test.bin --dim 256 "
+           "| mlkit faceclust eval --gt D/labels/test.meta", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr.decode()
+    rec = json.loads(r.stdout)
+    assert rec["n_samples"] == len(read_meta(tmp_path / "D/labels/test.meta"))
+    assert rec["pairwise_f"] > 0.9 and rec["bcubed_f"] > 0.85
+    # without --sim it still runs, and says the defaults expect a fitted similarity
+    r = sh("mlkit faceclust knn D/features/test.bin --dim 256 | mlkit faceclust cluster | wc -l", cwd=tmp_path)
+    assert r.returncode == 0 and b"fit-sim" in r.stderr
+    assert int(r.stdout) == rec["n_samples"]
+
+
+def test_eval_table_and_csv_are_flat(run, tmp_path):
+    gt = np.repeat(np.arange(20), 5)
+    (tmp_path / "gt.meta").write_text("\n".join(map(str, gt)) + "\n")
+    r = run("eval", tmp_path / "gt.meta", "--gt", tmp_path / "gt.meta", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    head, row = r.stdout.splitlines()
+    rec = dict(zip(head.split(","), row.split(","), strict=True))
+    assert float(rec["pairwise_f"]) == 1.0 and float(rec["size_q1_recall"]) == 1.0 and "size_bins" not in rec
+    r = run("eval", tmp_path / "gt.meta", "--gt", tmp_path / "gt.meta", "--format", "table")
+    assert r.exit_code == 0 and "size_bins" not in r.stdout
+
+
+def test_bench_scale_row(run):
+    r = run("bench", "--n", 3000)
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["n"] == 3000 and 0.9 <= rec["knn_recall_at_k"] <= 1.0
+    assert rec["peak_rss_gb"] > 0 and rec["at_5.21M_hours"] > 0
+    assert {"seconds_knn", "seconds_refine", "seconds_cluster", "seconds_cluster_distance"} <= set(rec)
+    assert rec["pairwise_f"] > 0.8
+
+
+def test_bench_methods_side_by_side(run):
+    r = run("bench", "--seeds", "3", "--ids", 80, "--train-ids", 40, "--methods", "chen,knn-dbscan")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [x["method"] for x in rows] == ["chen", "knn-dbscan"] and all(x["seed"] == 3 for x in rows)
+    assert "eps" in rows[1]
+    r = run("bench", "--methods", "nope")
+    assert r.exit_code == 65 and "nope" in r.stderr
+
+
+def test_registered_in_root_help(cli):
+    r = cli("--help")
+    assert r.exit_code == 0 and "faceclust" in r.stdout

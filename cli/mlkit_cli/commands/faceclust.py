@@ -1,7 +1,4 @@
-"""mlkit faceclust: face clustering that keeps hard clusters (NDDe + TPDi + density peaks).
-
-Not registered in mlkit.registry yet (issue 4 is open): the verbs work and are tested through
-this module's own Typer."""
+"""mlkit faceclust: face clustering that keeps hard clusters (NDDe + TPDi + density peaks)."""
 
 from enum import StrEnum
 from typing import Annotated
@@ -95,7 +92,7 @@ def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Tr
 
 
 @app.command()
-def cluster(graph: Annotated[str, typer.Argument(metavar="KNN", help="kNN graph .npz ('-' = stdin).")],
+def cluster(graph: Annotated[str, typer.Argument(metavar="[KNN]", help="kNN graph .npz ('-' = stdin).")] = "-",
             features: Annotated[str, typer.Option(help="Features (needed with --sim).")] = "",
             dim: Dim = 0, sim: Annotated[str, typer.Option(help="Similarity model from fit-sim.")] = "",
             method: Annotated[Method, typer.Option(help="Density/distance combination.")] = Method.chen,
@@ -118,6 +115,9 @@ def cluster(graph: Annotated[str, typer.Argument(metavar="KNN", help="kNN graph 
         if not features:
             raise typer.BadParameter("--sim needs --features", param_hint="--features")
         ids, dists = refine_distances(load_sim(sim), read_features(features, dim or None), ids, dists)
+    else:
+        _output.note("note: clustering raw cosine distances; the defaults (tau 0.7, TPDi sigma 0.05) assume a "
+                     "fitted similarity: fit-sim, then --sim FILE --features FEATURES")
     res = cluster_graph(ids, dists, method.value, ndde_k=ndde_k, ndde_sigma=ndde_sigma, tpdi_sigma=tpdi_sigma,
                         tau=tau)
     if dump:
@@ -133,8 +133,8 @@ def cluster(graph: Annotated[str, typer.Argument(metavar="KNN", help="kNN graph 
 
 
 @app.command("eval")
-def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help="Predicted labels ('-' = stdin).")],
-          gt: Annotated[str, typer.Option(help="Ground-truth labels.")],
+def eval_(gt: Annotated[str, typer.Option(help="Ground-truth labels.")],
+          pred: Annotated[str, typer.Argument(metavar="[PRED]", help="Predicted labels ('-' = stdin).")] = "-",
           features: Annotated[str, typer.Option(help="Features, for the sparsity bins.")] = "",
           dim: Dim = 0, nmi_average: Annotated[str, typer.Option(help="NMI average.")] = "arithmetic",
           plot: Annotated[str, typer.Option(metavar="FILE.png", help="Recall per size/sparsity quintile.")] = "",
@@ -148,4 +148,84 @@ def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help="Predicted la
     rec = evaluate(read_labels(gt), read_labels(pred), x, nmi_average=nmi_average)
     if plot:
         plot_bins({"prediction": rec}, plot)
-    _output.emit([rec], format, output)
+    if format in (Fmt.table, Fmt.csv, Fmt.tsv):   # one flat row: quintile recalls as columns
+        flat = {k: v for k, v in rec.items() if not isinstance(v, list)}
+        for key in ("size_bins", "sparsity_bins"):
+            for b in rec.get(key) or []:
+                flat[f"{key.split('_')[0]}_q{b['bin']}_recall"] = b["recall"]
+        rec = flat
+    _output.emit([rec], format, output, title="faceclust eval")
+
+
+class Sim(StrEnum):
+    logistic = "logistic"
+    transformer = "transformer"
+
+
+@app.command()
+def bench(n: Annotated[int, typer.Option("--n", help="Scale run: the whole pipeline on N synthetic faces "
+                                                     "(IVF kNN) instead of the per-seed method table.")] = 0,
+          seeds: Annotated[str, typer.Option(help="Comma-separated dataset seeds.")] = "10,11,12",
+          ids: Annotated[int, typer.Option(help="Test identities per seed.")] = 600,
+          train_ids: Annotated[int, typer.Option(help="Train identities (disjoint) for the similarity.")] = 300,
+          sim: Annotated[Sim, typer.Option(help="Similarity model fitted on the train split.")] = Sim.logistic,
+          methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = ",".join(
+              ("chen", "ndde-only", "tpdi-only", "sumsim", "knn-dbscan")),
+          tau: Annotated[float, typer.Option(help="Edge threshold.")] = 0.7,
+          index: Annotated[Index, typer.Option(help="kNN index of the scale run.")] = Index.ivf,
+          nprobe: Annotated[int, typer.Option(help="IVF lists probed (scale run).")] = 32,
+          device: Device = DeviceName.cpu, output: Output = "-", format: Format = Fmt.jsonl):
+    """The paper's method beside its ablations and best-eps kNN-DBSCAN, one row per seed and method;
+    or, with --n, one scale row: time per stage, peak RSS, kNN recall@k, extrapolation to 5.21M."""
+    from mlkit.faceclust.bench import scale_bench
+    from mlkit.tensors import resolve_device
+
+    if n:
+        with _output.progress() as prog:
+            tasks: dict = {}
+
+            def step(stage, done, total):
+                if stage not in tasks:
+                    tasks[stage] = prog.add_task(stage, total=total)
+                prog.update(tasks[stage], completed=done, total=total)
+
+            rec = scale_bench(n, index=index.value, nprobe=nprobe, tau=tau, progress=step)
+        _output.emit([rec], format, output, title="faceclust bench (scale)")
+        return
+    from mlkit.errors import InputError
+    from mlkit.faceclust.bench import BENCH_METHODS, run_seed
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError as exc:
+        raise InputError("bad --seeds", expected="comma-separated integers", got=seeds) from exc
+    ms = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = sorted(set(ms) - set(BENCH_METHODS))
+    if unknown or not ms or not seed_list:
+        raise InputError("bad --methods or --seeds", expected=", ".join(BENCH_METHODS),
+                         got=", ".join(unknown) or "nothing")
+    dev = resolve_device(device.value)
+
+    def stream():
+        with _output.progress() as prog:
+            task = prog.add_task("bench", total=len(seed_list))
+            for s in seed_list:
+                yield from run_seed(s, ids=ids, train_ids=train_ids, sim=sim.value, methods=ms, tau=tau,
+                                    device=str(dev))
+                prog.advance(task)
+
+    _output.emit(stream(), format, output, title="faceclust bench")
+
+
+@app.command()
+def demo(output: Output = "-", format: Format = Fmt.table):
+    """Synthesise ~7,500 hard-cluster faces, cluster them with the paper's method, its ablations and
+    best-eps kNN-DBSCAN, and print the metrics side by side."""
+    from mlkit.faceclust.demo import demo_rows
+
+    with _output.progress() as prog:
+        task = prog.add_task("faceclust demo", total=None)
+        rows = demo_rows()
+        prog.update(task, completed=1, total=1)
+    keep = ("method", "pairwise_f", "bcubed_f", "nmi", "clusters", "smallest_quintile_recall", "seconds")
+    _output.emit([{k: r[k] for k in keep} for r in rows], format, output, title="faceclust demo")

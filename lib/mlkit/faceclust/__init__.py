@@ -5,4 +5,7 @@ Clustering", ECCV 2022, arXiv 2207.11895. Formulas and defaults follow the offic
 (``echoanran/On-Mitigating-Hard-Clusters``); see README.md for what is reconstructed.
 """
 
-__all__: list[str] = []
+from .cluster import METHODS, cluster_graph
+from .demo import run_bench, run_demo
+
+__all__ = ["METHODS", "cluster_graph", "run_bench", "run_demo"]
