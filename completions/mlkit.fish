@@ -240,7 +240,7 @@ complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l gt -r -F -d 'Ground-truth 
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l features -r -F -d 'Features, for the sparsity bins.'
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l dim -r -F -d 'Feature width of a raw .bin (float32).'
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l nmi-average -r -F -d 'NMI average.'
-complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l plot -r -F -d 'Recall per size/sparsity quintile.'
+complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l plot -r -F -d 'Recall per size/sparsity quintile, one bar per PRED.'
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -s o -l output -r -F -d 'Where to write (\'-\' = stdout).'
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -l format -x -a 'jsonl json csv tsv table' -d 'Record format on stdout/-o.'
 complete -c mlkit -n "__mlkit_at 'faceclust eval'" -s q -l quiet -d 'No progress or notes on stderr.'

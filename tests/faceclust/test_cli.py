@@ -122,3 +122,37 @@ def test_bench_methods_side_by_side(run):
 def test_registered_in_root_help(cli):
     r = cli("--help")
     assert r.exit_code == 0 and "faceclust" in r.stdout
+
+
+def test_eval_several_predictions_one_plot(run, tmp_path):
+    rng = np.random.default_rng(0)
+    gt = np.repeat(np.arange(30), rng.integers(2, 12, 30))
+    (tmp_path / "gt.meta").write_text("\n".join(map(str, gt)) + "\n")
+    singles = np.arange(len(gt))
+    (tmp_path / "singles.meta").write_text("\n".join(map(str, singles)) + "\n")
+    r = run("eval", tmp_path / "gt.meta", tmp_path / "singles.meta", "--gt", tmp_path / "gt.meta",
+            "--plot", tmp_path / "bins.png")
+    assert r.exit_code == 0, r.stderr
+    a, b = (json.loads(line) for line in r.stdout.splitlines())
+    assert a["pred"].endswith("gt.meta") and a["pairwise_f"] == 1.0
+    assert b["pred"].endswith("singles.meta") and b["pairwise_recall"] == 0.0
+    assert (tmp_path / "bins.png").stat().st_size > 1000
+    r = run("eval", "-", "-", "--gt", tmp_path / "gt.meta")
+    assert r.exit_code == 65 and "stdin given twice" in r.stderr
+
+
+def test_suite_demo_runs_faceclust(cli):
+    r = cli("demo", "faceclust", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["ok"] and rec["tool"] == "faceclust"
+    fp, fb = (float(v) for v in rec["value"].split("/"))
+    assert fp > 0.9 and fb > 0.9
+
+
+def test_faceclust_demo_table(run):
+    r = run("demo", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rows = {x["method"]: x for x in map(json.loads, r.stdout.splitlines())}
+    assert set(rows) == {"chen", "ndde-only", "tpdi-only", "sumsim", "knn-dbscan"}
+    assert rows["chen"]["pairwise_f"] > rows["ndde-only"]["pairwise_f"]

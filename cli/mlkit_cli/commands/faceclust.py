@@ -134,27 +134,44 @@ def cluster(graph: Annotated[str, typer.Argument(metavar="[KNN]", help="kNN grap
 
 @app.command("eval")
 def eval_(gt: Annotated[str, typer.Option(help="Ground-truth labels.")],
-          pred: Annotated[str, typer.Argument(metavar="[PRED]", help="Predicted labels ('-' = stdin).")] = "-",
+          preds: Annotated[list[str], typer.Argument(metavar="[PRED]...",
+                                                     help="Predicted labels, one file per method ('-' = stdin).")] = None,
           features: Annotated[str, typer.Option(help="Features, for the sparsity bins.")] = "",
           dim: Dim = 0, nmi_average: Annotated[str, typer.Option(help="NMI average.")] = "arithmetic",
-          plot: Annotated[str, typer.Option(metavar="FILE.png", help="Recall per size/sparsity quintile.")] = "",
+          plot: Annotated[str, typer.Option(metavar="FILE.png", help="Recall per size/sparsity quintile, "
+                                                                     "one bar per PRED.")] = "",
           output: Output = "-", format: Format = Fmt.jsonl):
-    """Pairwise and BCubed P/R/F, NMI, cluster counts and per-quintile recall."""
+    """Pairwise and BCubed P/R/F, NMI, cluster counts and per-quintile recall: one record per PRED."""
+    from mlkit.codecs._io import display_name
+    from mlkit.errors import InputError
     from mlkit.faceclust.evaluate import plot_bins, read_labels
     from mlkit.faceclust.formats import read_features
     from mlkit.faceclust.metrics import evaluate
 
+    preds = preds or ["-"]
+    if preds.count("-") > 1:
+        raise InputError("stdin given twice", expected="at most one '-' among the PRED files")
+    truth = read_labels(gt)
     x = read_features(features, dim or None) if features else None
-    rec = evaluate(read_labels(gt), read_labels(pred), x, nmi_average=nmi_average)
+    results: dict[str, dict] = {}
+    for p in preds:
+        name = display_name(p)
+        if name in results:
+            name = f"{name}#{len(results) + 1}"
+        results[name] = evaluate(truth, read_labels(p), x, nmi_average=nmi_average)
     if plot:
-        plot_bins({"prediction": rec}, plot)
-    if format in (Fmt.table, Fmt.csv, Fmt.tsv):   # one flat row: quintile recalls as columns
-        flat = {k: v for k, v in rec.items() if not isinstance(v, list)}
-        for key in ("size_bins", "sparsity_bins"):
-            for b in rec.get(key) or []:
-                flat[f"{key.split('_')[0]}_q{b['bin']}_recall"] = b["recall"]
-        rec = flat
-    _output.emit([rec], format, output, title="faceclust eval")
+        plot_bins(results, plot)
+    records = []
+    for name, rec in results.items():
+        rec = {"pred": name, **rec}
+        if format in (Fmt.table, Fmt.csv, Fmt.tsv):   # flat rows: quintile recalls as columns
+            flat = {k: v for k, v in rec.items() if not isinstance(v, list)}
+            for key in ("size_bins", "sparsity_bins"):
+                for b in rec.get(key) or []:
+                    flat[f"{key.split('_')[0]}_q{b['bin']}_recall"] = b["recall"]
+            rec = flat
+        records.append(rec)
+    _output.emit(records, format, output, title="faceclust eval")
 
 
 class Sim(StrEnum):
