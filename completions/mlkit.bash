@@ -24,9 +24,9 @@ _mlkit_opts() {
     "memsched bench") echo "--methods --time-limit --only --plot -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "memsched demo") echo "-o --output --format -q --quiet -v --verbose --debug --help" ;;
     "faceclust") echo "--help" ;;
-    "faceclust synth") echo "-o --output --ids --train-ids --dim --seed -q --quiet -v --verbose --debug --help" ;;
+    "faceclust synth") echo "-o --output --ids --train-ids --dim --alpha --smin --smax --family --family-spread --spread --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust knn") echo "--dim --k --index --nprobe --ltc --threads -o --output -q --quiet -v --verbose --debug --help" ;;
-    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --epochs --tiny --no-tiny --device --seed -q --quiet -v --verbose --debug --help" ;;
+    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --epochs --lr --wd --batch --tiny --no-tiny --device --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust cluster") echo "--features --dim --sim --method --tau --ndde-k --ndde-sigma --tpdi-sigma --dump -o --output -q --quiet -v --verbose --debug --help" ;;
     "faceclust eval") echo "--gt --features --dim --nmi-average --plot -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "faceclust bench") echo "--n --seeds --ids --train-ids --sim --methods --tau --index --nprobe --device -o --output --format -q --quiet -v --verbose --debug --help" ;;
@@ -116,6 +116,12 @@ _mlkit_values() {
     "faceclust synth|--ids") echo "__value__" ;;
     "faceclust synth|--train-ids") echo "__value__" ;;
     "faceclust synth|--dim") echo "__value__" ;;
+    "faceclust synth|--alpha") echo "__value__" ;;
+    "faceclust synth|--smin") echo "__value__" ;;
+    "faceclust synth|--smax") echo "__value__" ;;
+    "faceclust synth|--family") echo "__value__" ;;
+    "faceclust synth|--family-spread") echo "__value__" ;;
+    "faceclust synth|--spread") echo "__value__" ;;
     "faceclust synth|--seed") echo "__value__" ;;
     "faceclust knn|--dim") echo "__value__" ;;
     "faceclust knn|--k") echo "__value__" ;;
@@ -128,9 +134,12 @@ _mlkit_values() {
     "faceclust fit-sim|-o") echo "__value__" ;;
     "faceclust fit-sim|--output") echo "__value__" ;;
     "faceclust fit-sim|--dim") echo "__value__" ;;
-    "faceclust fit-sim|--model") echo "__value__" ;;
+    "faceclust fit-sim|--model") echo "logistic transformer" ;;
     "faceclust fit-sim|--k") echo "__value__" ;;
     "faceclust fit-sim|--epochs") echo "__value__" ;;
+    "faceclust fit-sim|--lr") echo "__value__" ;;
+    "faceclust fit-sim|--wd") echo "__value__" ;;
+    "faceclust fit-sim|--batch") echo "__value__" ;;
     "faceclust fit-sim|--device") echo "auto cpu cuda" ;;
     "faceclust fit-sim|--seed") echo "__value__" ;;
     "faceclust cluster|--features") echo "__value__" ;;

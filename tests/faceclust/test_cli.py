@@ -156,3 +156,27 @@ def test_faceclust_demo_table(run):
     rows = {x["method"]: x for x in map(json.loads, r.stdout.splitlines())}
     assert set(rows) == {"chen", "ndde-only", "tpdi-only", "sumsim", "knn-dbscan"}
     assert rows["chen"]["pairwise_f"] > rows["ndde-only"]["pairwise_f"]
+
+
+def test_transformer_fit_sim_and_cluster_with_it(run, tmp_path):
+    d = tmp_path / "D"
+    assert run("synth", "-o", d, "--ids", 30, "--train-ids", 20, "--smax", 40, "--seed", 1).exit_code == 0
+    r = run("fit-sim", d / "features/train.bin", "--dim", 256, "--labels", d / "labels/train.meta",
+            "--model", "transformer", "--tiny", "--epochs", 1, "--batch", 64, "--device", "cpu",
+            "-o", tmp_path / "sim.safetensors")
+    assert r.exit_code == 0, r.stderr
+    assert run("knn", d / "features/test.bin", "--dim", 256, "--k", 40, "-o", tmp_path / "g.npz").exit_code == 0
+    r = run("cluster", tmp_path / "g.npz", "--sim", tmp_path / "sim.safetensors", "--features",
+            d / "features/test.bin", "--dim", 256, "-o", tmp_path / "pred.meta")
+    assert r.exit_code == 0, r.stderr
+    assert len(read_labels(tmp_path / "pred.meta")) == len(read_meta(d / "labels/test.meta"))
+
+
+def test_synth_options_and_bad_spread(run, tmp_path):
+    r = run("synth", "-o", tmp_path / "D", "--ids", 20, "--train-ids", 10, "--smin", 2, "--smax", 3,
+            "--family", 1, "--spread", "1:1")
+    assert r.exit_code == 0, r.stderr
+    info = json.loads((tmp_path / "D/synth.json").read_text())
+    assert info["params"]["spread"] == [1.0, 1.0] and info["splits"]["test"]["size"]["max"] <= 3
+    r = run("synth", "-o", tmp_path / "E", "--spread", "wide")
+    assert r.exit_code == 65 and "--spread" in r.stderr and not (tmp_path / "E").exists()

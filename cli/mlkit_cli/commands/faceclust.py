@@ -21,6 +21,11 @@ class Index(StrEnum):
     hnsw = "hnsw"
 
 
+class Sim(StrEnum):
+    logistic = "logistic"
+    transformer = "transformer"
+
+
 class Method(StrEnum):
     chen = "chen"
     chen_full = "chen-full"
@@ -33,11 +38,24 @@ class Method(StrEnum):
 def synth(output: Annotated[str, typer.Option("-o", "--output", help="Dataset folder to write.")],
           ids: Annotated[int, typer.Option(help="Test identities.")] = 600,
           train_ids: Annotated[int, typer.Option(help="Train identities (disjoint).")] = 300,
-          dim: Annotated[int, typer.Option(help="Feature width.")] = 256, seed: Seed = 0):
-    """Hard-cluster data in the learn-to-cluster layout (features/*.bin, labels/*.meta)."""
+          dim: Annotated[int, typer.Option(help="Feature width.")] = 256,
+          alpha: Annotated[float, typer.Option(help="Power-law exponent of identity sizes.")] = 2.0,
+          smin: Annotated[int, typer.Option(help="Smallest identity size.")] = 5,
+          smax: Annotated[int, typer.Option(help="Largest identity size.")] = 300,
+          family: Annotated[int, typer.Option(help="Identities per family (similar-looking siblings).")] = 10,
+          family_spread: Annotated[float, typer.Option(help="Spread of sibling centres (cos ~ 1/(1+t^2)).")] = 1.0,
+          spread: Annotated[str, typer.Option(metavar="A:B", help="Per-identity spread range.")] = "0.6:1.4",
+          seed: Seed = 0):
+    """Hard-cluster data in the learn-to-cluster layout (features/*.bin, labels/*.meta, synth.json)."""
+    from mlkit.errors import InputError
     from mlkit.faceclust.synth import make_dataset
 
-    info = make_dataset(output, ids=ids, train_ids=train_ids, seed=seed, dim=dim)
+    try:
+        a, b = (float(v) for v in spread.split(":"))
+    except ValueError as exc:
+        raise InputError("bad --spread", expected="two numbers A:B, e.g. 0.6:1.4", got=spread) from exc
+    info = make_dataset(output, ids=ids, train_ids=train_ids, seed=seed, dim=dim, alpha=alpha, smin=smin,
+                        smax=smax, family=family, family_spread=family_spread, spread=(a, b))
     _output.note(f"{output}: " + ", ".join(f"{k} N={v['n']}" for k, v in info.get("splits", {}).items()))
 
 
@@ -63,12 +81,17 @@ def knn(features: Annotated[str, typer.Argument(metavar="FEATURES", help=".bin (
 @app.command("fit-sim")
 def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Train features.")],
             labels: Annotated[str, typer.Option(help="Train labels (.meta).")],
-            output: Annotated[str, typer.Option("-o", "--output", help="sim.json or sim.safetensors.")],
-            dim: Dim = 0, model: Annotated[str, typer.Option(help="logistic or transformer.")] = "logistic",
-            k: Annotated[int, typer.Option(help="Neighbours per anchor.")] = 80,
+            output: Annotated[str, typer.Option("-o", "--output", help="sim.json (logistic) or "
+                                                "sim.safetensors / sim.pt (transformer).")],
+            dim: Dim = 0, model: Annotated[Sim, typer.Option(help="Similarity model.")] = Sim.logistic,
+            k: Annotated[int, typer.Option(help="Neighbours per anchor (logistic; the transformer uses its "
+                                                "config's k).")] = 80,
             epochs: Annotated[int, typer.Option(help="Transformer epochs.")] = 10,
+            lr: Annotated[float, typer.Option(help="Transformer learning rate (Adam).")] = 1e-4,
+            weight_decay: Annotated[float, typer.Option("--wd", help="Transformer weight decay.")] = 5e-4,
+            batch: Annotated[int, typer.Option(help="Anchors per batch (global, across torchrun ranks).")] = 512,
             tiny: Annotated[bool, typer.Option(help="The small transformer config (CPU tests).")] = False,
-            device: Device = DeviceName.auto, seed: Seed = 0):
+            device: Device = DeviceName.auto, seed: Seed = 42):
     """Fit the pair-similarity model on a labelled split (logistic calibration or the transformer)."""
     from mlkit.faceclust import train
     from mlkit.faceclust.config import SimConfig, TrainConfig
@@ -78,16 +101,22 @@ def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Tr
 
     x = read_features(features, dim or None)
     y = read_meta(labels, n=len(x))
-    if model == "logistic":
+    if model == Sim.logistic:
         g = build_knn(x, k)
         sim = train.fit_logistic(x, g.ids, g.dists, y)
-    elif model == "transformer":
-        cfg = SimConfig.tiny(x.shape[1]) if tiny else SimConfig(d_model=x.shape[1])
-        g = build_knn(x, cfg.k)
-        sim = train.fit_transformer(x, g.ids, y, cfg, TrainConfig(epochs=epochs, seed=seed),
-                                    device=resolve_device(device.value))
+        _output.note(f"p(same) = sigmoid({float(sim.a):.3f} cos + {float(sim.b):.3f})", level=1)
     else:
-        raise typer.BadParameter("expected logistic or transformer", param_hint="--model")
+        cfg = SimConfig.tiny(x.shape[1]) if tiny else SimConfig(d_model=x.shape[1])
+        tc = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, batch=batch, seed=seed)
+        g = build_knn(x, cfg.k)
+        with _output.progress() as prog:
+            task = prog.add_task("fit-sim", total=epochs)
+
+            def step(epoch, total, loss):
+                prog.update(task, completed=epoch + 1, description=f"fit-sim loss {loss:.4f}")
+                _output.note(f"epoch {epoch + 1}/{total}: loss {loss:.4f}", level=1)
+
+            sim = train.fit_transformer(x, g.ids, y, cfg, tc, device=str(resolve_device(device.value)), progress=step)
     train.save_sim(sim, output)
 
 
@@ -172,11 +201,6 @@ def eval_(gt: Annotated[str, typer.Option(help="Ground-truth labels.")],
             rec = flat
         records.append(rec)
     _output.emit(records, format, output, title="faceclust eval")
-
-
-class Sim(StrEnum):
-    logistic = "logistic"
-    transformer = "transformer"
 
 
 @app.command()
