@@ -26,10 +26,10 @@ _mlkit_opts() {
     "faceclust") echo "--help" ;;
     "faceclust synth") echo "-o --output --ids --train-ids --dim --alpha --smin --smax --family --family-spread --spread --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust knn") echo "--dim --k --index --nprobe --ltc --threads -o --output -q --quiet -v --verbose --debug --help" ;;
-    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --epochs --lr --wd --batch --tiny --no-tiny --device --seed -q --quiet -v --verbose --debug --help" ;;
+    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --tiny --no-tiny --tokens --epochs --lr --wd --batch --device --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust cluster") echo "--features --dim --sim --method --tau --ndde-k --ndde-sigma --tpdi-sigma --dump -o --output -q --quiet -v --verbose --debug --help" ;;
     "faceclust eval") echo "--gt --features --dim --nmi-average --plot -o --output --format -q --quiet -v --verbose --debug --help" ;;
-    "faceclust bench") echo "--n --seeds --ids --train-ids --sim --methods --tau --index --nprobe --device -o --output --format -q --quiet -v --verbose --debug --help" ;;
+    "faceclust bench") echo "--n --seeds --ids --train-ids --sim --tokens --methods --tau --index --nprobe --device -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "faceclust demo") echo "-o --output --format -q --quiet -v --verbose --debug --help" ;;
   esac
 }
@@ -136,6 +136,7 @@ _mlkit_values() {
     "faceclust fit-sim|--dim") echo "__value__" ;;
     "faceclust fit-sim|--model") echo "logistic transformer" ;;
     "faceclust fit-sim|--k") echo "__value__" ;;
+    "faceclust fit-sim|--tokens") echo "features gram" ;;
     "faceclust fit-sim|--epochs") echo "__value__" ;;
     "faceclust fit-sim|--lr") echo "__value__" ;;
     "faceclust fit-sim|--wd") echo "__value__" ;;
@@ -166,6 +167,7 @@ _mlkit_values() {
     "faceclust bench|--ids") echo "__value__" ;;
     "faceclust bench|--train-ids") echo "__value__" ;;
     "faceclust bench|--sim") echo "logistic transformer" ;;
+    "faceclust bench|--tokens") echo "features gram" ;;
     "faceclust bench|--methods") echo "__value__" ;;
     "faceclust bench|--tau") echo "__value__" ;;
     "faceclust bench|--index") echo "flat ivf hnsw" ;;

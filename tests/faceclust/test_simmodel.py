@@ -76,7 +76,7 @@ def auc(scores, targets):
 
 
 K = 20
-TINY = replace(SimConfig.tiny(DIM), k=K)   # k=20: each toy identity has only 10 samples
+TINY = replace(SimConfig.tiny(DIM, tokens="features"), k=K)   # k=20: each toy identity has only 10 samples
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,13 @@ def test_official_size_and_keys():
 def test_defaults_are_the_official_ones():
     assert (SimConfig().k, SimConfig().heads, SimConfig().ffn, SimConfig().dropout) == (80, 8, 2048, 0.2)
     t = SimConfig.tiny(128)
-    assert (t.k, t.d_model, t.heads, t.ffn) == (40, 128, 4, 512)
+    assert (t.k, t.d_model, t.heads, t.ffn, t.tokens) == (40, 128, 4, 512, "gram")
+    assert SimConfig().tokens == "features"
+    assert TrainConfig.tiny() == TrainConfig(epochs=4, lr=3e-4, weight_decay=5e-4, batch=64, seed=42)
+    with pytest.raises(InputError, match="k <= d_model"):
+        SimConfig.tiny(32).validate()                                # 40 gram columns do not fit in 32
+    with pytest.raises(InputError, match="unknown tokens"):
+        SimConfig(tokens="pixels").validate()
     assert TrainConfig() == TrainConfig(epochs=10, lr=1e-4, weight_decay=5e-4, batch=512, seed=42)
     c = ClusterConfig()
     assert (c.k, c.ndde_k, c.ndde_sigma, c.damping, c.eps, c.tpdi_sigma, c.tau, c.max_conn) == \
@@ -168,7 +174,7 @@ def reference_forward(state, x, heads):
 
 def test_forward_matches_independent_reference():
     torch.manual_seed(0)
-    model = PairTransformer(SimConfig.tiny(DIM)).eval()
+    model = PairTransformer(SimConfig.tiny(DIM, tokens="features")).eval()
     x = torch.nn.functional.normalize(torch.randn(3, 12, DIM), dim=-1)
     with torch.no_grad():
         got = model.double()(x.double()).numpy()
@@ -179,7 +185,7 @@ def test_forward_matches_independent_reference():
 
 def test_attention_runs_over_neighbours_not_across_the_batch():
     torch.manual_seed(1)
-    model = PairTransformer(SimConfig.tiny(DIM)).eval()
+    model = PairTransformer(SimConfig.tiny(DIM, tokens="features")).eval()
     x = torch.nn.functional.normalize(torch.randn(6, 10, DIM), dim=-1)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     with torch.no_grad():
@@ -301,9 +307,9 @@ def test_one_optimizer_step_per_batch_and_seeded(data, monkeypatch):
 def test_bad_training_inputs(data):
     (x, ids, _, y), _ = data
     with pytest.raises(InputError, match="dimension"):
-        fit_transformer(x, ids, y, SimConfig.tiny(64), TrainConfig(epochs=1), "cpu")
+        fit_transformer(x, ids, y, SimConfig.tiny(64, tokens="features"), TrainConfig(epochs=1), "cpu")
     with pytest.raises(InputError, match="too few"):
-        fit_transformer(x, ids, y, SimConfig.tiny(DIM), TrainConfig(epochs=1), "cpu")    # k=40 > 20 columns
+        fit_transformer(x, ids, y, SimConfig.tiny(DIM, tokens="features"), TrainConfig(epochs=1), "cpu")  # k=40 > 20
     bad = ids.copy()
     bad[3, 4] = -1
     with pytest.raises(InputError, match="out of range"):
@@ -373,7 +379,7 @@ def test_official_checkpoint_dict_loads(tmp_path):
 
 
 def test_wrong_checkpoints_raise_input_error(tmp_path):
-    state = PairTransformer(SimConfig.tiny(DIM)).state_dict()
+    state = PairTransformer(SimConfig.tiny(DIM, tokens="features")).state_dict()
     missing = {k: v for k, v in state.items() if k != "clf.4.bias"}
     renamed = {k.replace("clf.", "head."): v for k, v in state.items()}
     with pytest.raises(InputError, match="1 missing"):
@@ -387,3 +393,65 @@ def test_wrong_checkpoints_raise_input_error(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a torch file at all")
     with pytest.raises(InputError):
         load_sim(tmp_path / "junk.pt")
+
+
+# ---------------------------------------------------------------- gram tokens (ours)
+def test_gram_forward_is_the_official_forward_on_the_cosine_matrix():
+    from mlkit.faceclust.model import gram_tokens
+
+    torch.manual_seed(3)
+    gram = PairTransformer(replace(SimConfig.tiny(DIM), k=12)).eval()
+    feats = PairTransformer(replace(SimConfig.tiny(DIM, tokens="features"), k=12)).eval()
+    feats.load_state_dict(gram.state_dict())                         # same keys, same shapes
+    x = torch.nn.functional.normalize(torch.randn(4, 12, DIM), dim=-1)
+    g = gram_tokens(x, DIM)
+    assert g.shape == (4, 12, DIM) and torch.all(g[..., 12:] == 0)
+    torch.testing.assert_close(g[..., :12], x @ x.transpose(1, 2))
+    with torch.no_grad():
+        torch.testing.assert_close(gram(x), feats(g))
+        got = gram.double()(x.double()).numpy()
+    np.testing.assert_allclose(got, reference_forward(gram.state_dict(), gram_tokens(x.double(), DIM), heads=4),
+                               rtol=0, atol=1e-9)   # float64 through attention: ~2e-10 measured
+    with pytest.raises(InputError, match="wrong shape"):
+        gram(torch.randn(2, DIM + 1, 8))                             # more tokens than d_model
+
+
+def test_gram_model_is_rotation_invariant_and_takes_any_width():
+    torch.manual_seed(4)
+    model = PairTransformer(replace(SimConfig.tiny(DIM), k=10)).eval()
+    x = torch.nn.functional.normalize(torch.randn(3, 10, 64, dtype=torch.float64), dim=-1)
+    q, _ = torch.linalg.qr(torch.randn(64, 64, dtype=torch.float64))
+    with torch.no_grad():
+        model.double()
+        torch.testing.assert_close(model(x @ q), model(x), rtol=0, atol=1e-9)
+
+
+def test_gram_transformer_beats_cosine_on_unseen_identities(data):
+    """Raw-feature tokens memorise the training identities (test_tiny_transformer_learns); gram tokens
+    carry over. Toy data, seeds 0/1, measured: AUC 0.946-0.948 vs cosine 0.838, precision@5 0.84-0.85
+    vs 0.80."""
+    (x, ids, _, y), (xte, ite, dte, yte) = data
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = fit_transformer(x, ids, y, replace(SimConfig.tiny(DIM), k=K),
+                                TrainConfig(epochs=10, lr=1e-3, batch=32, seed=0), "cpu")
+    finally:
+        torch.set_num_threads(threads)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(xte)[torch.from_numpy(ite.astype(np.int64))])[:, 1:].numpy()
+    target = (yte[ite[:, 1:]] == yte[:, None]).ravel()
+    assert auc(logits.ravel(), target) > auc(-dte[:, 1:].ravel(), target) + 0.05
+    new_ids, _ = refine_distances(model, xte, ite, dte)
+    assert precision_at(new_ids, yte) > precision_at(ite, yte) + 0.02
+
+
+@pytest.mark.parametrize("ext", [".safetensors", ".pt"])
+def test_gram_tokens_survive_save_and_load(tmp_path, ext):
+    model = PairTransformer(replace(SimConfig.tiny(DIM), k=8)).eval()
+    save_sim(model, tmp_path / f"m{ext}")
+    back = load_sim(tmp_path / f"m{ext}")
+    assert back.cfg.tokens == "gram" and back.cfg == model.cfg
+    x = torch.nn.functional.normalize(torch.randn(2, 8, 48), dim=-1)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), model(x))

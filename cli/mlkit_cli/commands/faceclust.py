@@ -78,6 +78,11 @@ def knn(features: Annotated[str, typer.Argument(metavar="FEATURES", help=".bin (
     write_knn(KnnGraph(r.ids, r.dists), output, "ltc" if ltc else "compact")
 
 
+class Tokens(StrEnum):
+    features = "features"
+    gram = "gram"
+
+
 @app.command("fit-sim")
 def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Train features.")],
             labels: Annotated[str, typer.Option(help="Train labels (.meta).")],
@@ -86,13 +91,20 @@ def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Tr
             dim: Dim = 0, model: Annotated[Sim, typer.Option(help="Similarity model.")] = Sim.logistic,
             k: Annotated[int, typer.Option(help="Neighbours per anchor (logistic; the transformer uses its "
                                                 "config's k).")] = 80,
-            epochs: Annotated[int, typer.Option(help="Transformer epochs.")] = 10,
-            lr: Annotated[float, typer.Option(help="Transformer learning rate (Adam).")] = 1e-4,
-            weight_decay: Annotated[float, typer.Option("--wd", help="Transformer weight decay.")] = 5e-4,
-            batch: Annotated[int, typer.Option(help="Anchors per batch (global, across torchrun ranks).")] = 512,
-            tiny: Annotated[bool, typer.Option(help="The small transformer config (CPU tests).")] = False,
+            tiny: Annotated[bool, typer.Option(help="The CPU config: k 40, 4 heads, FFN 512, gram tokens, "
+                                                   "batch 64, lr 3e-4, 4 epochs.")] = False,
+            tokens: Annotated[Tokens, typer.Option(help="Transformer input: raw neighbour features (the "
+                                                        "paper's; default) or their cosine matrix (--tiny's "
+                                                        "default; carries over to unseen identities).")] = None,
+            epochs: Annotated[int, typer.Option(help="Transformer epochs [10; --tiny 4].")] = None,
+            lr: Annotated[float, typer.Option(help="Learning rate, Adam [1e-4; --tiny 3e-4].")] = None,
+            weight_decay: Annotated[float, typer.Option("--wd", help="Weight decay [5e-4].")] = None,
+            batch: Annotated[int, typer.Option(help="Anchors per batch, global across torchrun ranks "
+                                                    "[512; --tiny 64].")] = None,
             device: Device = DeviceName.auto, seed: Seed = 42):
     """Fit the pair-similarity model on a labelled split (logistic calibration or the transformer)."""
+    from dataclasses import replace
+
     from mlkit.faceclust import train
     from mlkit.faceclust.config import SimConfig, TrainConfig
     from mlkit.faceclust.formats import read_features, read_meta
@@ -107,16 +119,21 @@ def fit_sim(features: Annotated[str, typer.Argument(metavar="FEATURES", help="Tr
         _output.note(f"p(same) = sigmoid({float(sim.a):.3f} cos + {float(sim.b):.3f})", level=1)
     else:
         cfg = SimConfig.tiny(x.shape[1]) if tiny else SimConfig(d_model=x.shape[1])
-        tc = TrainConfig(epochs=epochs, lr=lr, weight_decay=weight_decay, batch=batch, seed=seed)
+        if tokens is not None:
+            cfg = replace(cfg, tokens=tokens.value)
+        given = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "batch": batch}
+        tc = replace(TrainConfig.tiny() if tiny else TrainConfig(), seed=seed,
+                     **{name: v for name, v in given.items() if v is not None})
         g = build_knn(x, cfg.k)
         with _output.progress() as prog:
-            task = prog.add_task("fit-sim", total=epochs)
+            task = prog.add_task("fit-sim", total=tc.epochs)
 
             def step(epoch, total, loss):
                 prog.update(task, completed=epoch + 1, description=f"fit-sim loss {loss:.4f}")
                 _output.note(f"epoch {epoch + 1}/{total}: loss {loss:.4f}", level=1)
 
-            sim = train.fit_transformer(x, g.ids, y, cfg, tc, device=str(resolve_device(device.value)), progress=step)
+            sim = train.fit_transformer(x, g.ids, y, cfg.validate(), tc.validate(),
+                                        device=str(resolve_device(device.value)), progress=step)
     train.save_sim(sim, output)
 
 
@@ -209,7 +226,9 @@ def bench(n: Annotated[int, typer.Option("--n", help="Scale run: the whole pipel
           seeds: Annotated[str, typer.Option(help="Comma-separated dataset seeds.")] = "10,11,12",
           ids: Annotated[int, typer.Option(help="Test identities per seed.")] = 600,
           train_ids: Annotated[int, typer.Option(help="Train identities (disjoint) for the similarity.")] = 300,
-          sim: Annotated[Sim, typer.Option(help="Similarity model fitted on the train split.")] = Sim.logistic,
+          sim: Annotated[Sim, typer.Option(help="Similarity model fitted on the train split (the transformer: "
+                                                 "the tiny config, trained on the CPU).")] = Sim.logistic,
+          tokens: Annotated[Tokens, typer.Option(help="Transformer input tokens.")] = Tokens.gram,
           methods: Annotated[str, typer.Option(help="Comma-separated methods.")] = ",".join(
               ("chen", "ndde-only", "tpdi-only", "sumsim", "knn-dbscan")),
           tau: Annotated[float, typer.Option(help="Edge threshold.")] = 0.7,
@@ -252,7 +271,7 @@ def bench(n: Annotated[int, typer.Option("--n", help="Scale run: the whole pipel
             task = prog.add_task("bench", total=len(seed_list))
             for s in seed_list:
                 yield from run_seed(s, ids=ids, train_ids=train_ids, sim=sim.value, methods=ms, tau=tau,
-                                    device=str(dev))
+                                    device=str(dev), tokens=tokens.value)
                 prog.advance(task)
 
     _output.emit(stream(), format, output, title="faceclust bench")

@@ -26,9 +26,11 @@ def _row(method: str, gt, pred, seconds: float, extra: dict | None = None) -> di
 
 
 def run_seed(seed: int, *, ids: int = 600, train_ids: int = 300, sim: str = "logistic", k: int = 80,
-             methods: Iterable[str] = BENCH_METHODS, tau: float = 0.7, device: str = "cpu") -> list[dict]:
+             methods: Iterable[str] = BENCH_METHODS, tau: float = 0.7, device: str = "cpu",
+             tokens: str = "gram") -> list[dict]:
     """Rows per method on ``synth --ids ids --seed seed`` with the similarity fitted on a disjoint
-    ``train_ids`` split. ``seconds`` of the method rows count kNN + similarity + clustering."""
+    ``train_ids`` split: ``sim`` "logistic", or "transformer" (the tiny config with ``tokens``, trained
+    by ``TrainConfig.tiny()``). ``seconds`` of the method rows count kNN + similarity + clustering."""
     from .synth import make_split, train_seed
     from .train import fit_logistic, fit_transformer, refine_distances
 
@@ -41,7 +43,8 @@ def run_seed(seed: int, *, ids: int = 600, train_ids: int = 300, sim: str = "log
     else:
         from .config import SimConfig, TrainConfig
 
-        model = fit_transformer(xt, tr.ids, gtt, SimConfig.tiny(xt.shape[1]), TrainConfig(), device=device)
+        model = fit_transformer(xt, tr.ids, gtt, SimConfig.tiny(xt.shape[1], tokens=tokens), TrainConfig.tiny(),
+                                device=device)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     g = build_knn(x, k)
@@ -59,7 +62,7 @@ def run_seed(seed: int, *, ids: int = 600, train_ids: int = 300, sim: str = "log
         res = cluster_graph(ids_r, d_r, m, tau=tau)
         rows.append(_row(m, gt, res.labels, knn_s + sim_s + time.perf_counter() - t0))
     for r in rows:
-        r.update(seed=seed, n=len(x), sim=sim, fit_s=fit_s)
+        r.update(seed=seed, n=len(x), sim=sim if sim == "logistic" else f"{sim}/{tokens}", fit_s=fit_s)
     return rows
 
 

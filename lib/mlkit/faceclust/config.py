@@ -1,12 +1,19 @@
 """Defaults of `mlkit faceclust`, taken from the official code (echoanran/On-Mitigating-Hard-Clusters,
 ``config/config_train_ms1m.yaml``); the paper's own method section was not available to us.
 
-``SimConfig.d_model`` is always the feature dimension D: the official model feeds the raw
-L2-normalised features to the encoder with no input projection, so there is no separate width to
-choose. The "tiny" CI config therefore shrinks what does not change the checkpoint layout's meaning:
-k (40 tokens instead of 80), heads (4) and the FFN (512). At D = 256 it costs about 4x less per
-anchor than the full size (the 16x figure of the design notes assumed a 128-wide projection, which
-would add keys the official checkpoint does not have).
+Tokens. The official model feeds the raw L2-normalised neighbour features to the encoder with no
+input projection (``tokens="features"``), so ``d_model`` is the feature dimension D.
+``tokens="gram"`` is ours [R]: token r is the row of cosines between neighbour r and every
+neighbour of the anchor, cos(x_r, x_{n_0}), ..., cos(x_r, x_{n_{k-1}}), zero-padded to d_model
+(so k <= d_model; D is free). The same encoder and pair head, the same state-dict keys, but the
+input no longer says *where* in feature space the neighbourhood lies, only how its members relate:
+what a model trained on a few hundred identities can carry over to identities it never saw.
+
+The "tiny" CPU/CI config shrinks what does not change the checkpoint layout's meaning: k (40
+tokens instead of 80), heads (4) and the FFN (512); it uses gram tokens, and ``TrainConfig.tiny()``
+sizes training for a few thousand anchors (batch 64, lr 3e-4, 4 epochs) where the official recipe
+(batch 512, lr 1e-4, 10 epochs) is sized for MS1M's 576K. At D = 256 the tiny model costs about 4x
+less per anchor than the full size.
 """
 
 from __future__ import annotations
@@ -15,9 +22,10 @@ from dataclasses import asdict, dataclass, fields
 
 from ..errors import InputError
 
-__all__ = ["SimConfig", "TrainConfig", "ClusterConfig", "DENSITIES"]
+__all__ = ["SimConfig", "TrainConfig", "ClusterConfig", "DENSITIES", "TOKENS"]
 
 DENSITIES = ("ndde", "ndde-full", "sumsim", "naive")
+TOKENS = ("features", "gram")
 
 
 def _from_dict(cls, d: dict, what: str):
@@ -38,16 +46,17 @@ class SimConfig:
     """The learned similarity model (`networks/models.py` TransformerBased, one encoder layer)."""
 
     k: int = 80            # tokens per anchor: the anchor itself (rank 0) and its k-1 nearest neighbours
-    d_model: int = 256     # = feature dimension D (no input projection)
+    d_model: int = 256     # token width: = feature dimension D for "features" tokens, >= k for "gram"
     heads: int = 8
     ffn: int = 2048
     dropout: float = 0.2
     max_len: int = 80      # rows of the sinusoidal position table; a graph may have at most this many columns
+    tokens: str = "features"  # "features" (official) or "gram" (ours, see the module docstring)
 
     @classmethod
-    def tiny(cls, dim: int = 256) -> SimConfig:
-        """The CPU/CI size: k = 40, 4 heads, FFN 512, d_model = ``dim`` (the feature dimension)."""
-        return cls(k=40, d_model=dim, heads=4, ffn=512)
+    def tiny(cls, dim: int = 256, tokens: str = "gram") -> SimConfig:
+        """The CPU/CI size: k = 40, 4 heads, FFN 512, d_model = ``dim``, gram tokens."""
+        return cls(k=40, d_model=dim, heads=4, ffn=512, tokens=tokens)
 
     def validate(self) -> SimConfig:
         for name in ("k", "d_model", "heads", "ffn", "max_len"):
@@ -62,6 +71,10 @@ class SimConfig:
                              got=str(self.k))
         if not 0 <= self.dropout < 1:
             raise InputError("dropout out of range", expected="0 <= dropout < 1", got=str(self.dropout))
+        if self.tokens not in TOKENS:
+            raise InputError("unknown tokens", expected=", ".join(TOKENS), got=str(self.tokens))
+        if self.tokens == "gram" and self.k > self.d_model:
+            raise InputError("gram tokens need k <= d_model", expected=f"k <= {self.d_model}", got=str(self.k))
         return self
 
     def to_dict(self) -> dict:
@@ -82,6 +95,11 @@ class TrainConfig:
     weight_decay: float = 5e-4
     batch: int = 512
     seed: int = 42         # the official config's seed
+
+    @classmethod
+    def tiny(cls, **kw) -> TrainConfig:
+        """Training sized for a few thousand anchors on a CPU: batch 64, lr 3e-4, 4 epochs."""
+        return cls(**{"epochs": 4, "lr": 3e-4, "batch": 64, **kw})
 
     def validate(self) -> TrainConfig:
         _positive("epochs", self.epochs)

@@ -11,6 +11,9 @@ One deliberate difference: the official ``nn.MultiheadAttention`` is built witho
 and an anchor's scores depend on which other anchors share its batch. Here attention runs over the
 k neighbours of each anchor (the evident intent), so per-anchor outputs are independent of batching.
 Weights trained by the official code still load, but their scores will differ from the official run.
+
+``SimConfig.tokens = "gram"`` (ours, [R]) feeds each anchor's k×k cosine matrix among its neighbours,
+row r zero-padded to d_model, instead of the raw features: see ``config.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from .config import SimConfig
 
-__all__ = ["PairTransformer", "LogisticCalibration", "sinusoidal_encoding", "load_official"]
+__all__ = ["PairTransformer", "LogisticCalibration", "sinusoidal_encoding", "gram_tokens", "load_official"]
 
 
 def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
@@ -36,6 +39,12 @@ def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(pos * div)
     pe[:, 1::2] = torch.cos(pos * div)[:, : dim // 2]
     return pe
+
+
+def gram_tokens(x: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, k, D) unit-row features -> (B, k, width): row r = cos(x_r, x_0 .. x_{k-1}), zero-padded."""
+    g = x @ x.transpose(1, 2)                                                       # (B, k, k)
+    return F.pad(g, (0, width - g.shape[-1]))
 
 
 class EncoderLayer(nn.Module):
@@ -90,12 +99,16 @@ class PairTransformer(nn.Module):
         self.register_buffer("pos", sinusoidal_encoding(cfg.max_len, d), persistent=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B, k, D) neighbour features, the anchor first (any D with gram tokens)."""
         B, k, D = tokens.shape
-        if D != self.cfg.d_model or k > self.cfg.max_len:
-            raise InputError("tokens have the wrong shape",
-                             expected=f"(B, <= {self.cfg.max_len}, {self.cfg.d_model})", got=str(tuple(tokens.shape)))
-        out = self.encoder(tokens, self.pos[None, :k])                              # (B, k, D)
-        anchor = out[:, :1].expand(B, k, D)                                         # (B, k, D)
+        d, gram = self.cfg.d_model, self.cfg.tokens == "gram"
+        if (not gram and D != d) or k > min(self.cfg.max_len, d if gram else self.cfg.max_len):
+            want = f"(B, <= {min(self.cfg.max_len, d)}, any D)" if gram else f"(B, <= {self.cfg.max_len}, {d})"
+            raise InputError("tokens have the wrong shape", expected=want, got=str(tuple(tokens.shape)))
+        if gram:
+            tokens = gram_tokens(tokens, d)                                         # (B, k, d)
+        out = self.encoder(tokens, self.pos[None, :k])                              # (B, k, d)
+        anchor = out[:, :1].expand(B, k, d)                                         # (B, k, d)
         return self.clf(torch.cat([anchor, out], dim=-1)).squeeze(-1)               # (B, k)
 
 

@@ -113,7 +113,7 @@ def fit_transformer(X, ids, labels, cfg: SimConfig | None = None, train_cfg: Tra
     _check_graph(X, ids, labels=labels)
     cfg = (cfg or SimConfig(d_model=X.shape[1])).validate()
     tc = (train_cfg or TrainConfig()).validate()
-    if cfg.d_model != X.shape[1]:
+    if cfg.tokens == "features" and cfg.d_model != X.shape[1]:
         raise InputError("feature dimension does not match the model", expected=f"D = d_model = {cfg.d_model}",
                          got=str(X.shape[1]), hint="the model has no input projection; set d_model to D")
     if ids.shape[1] < cfg.k:
@@ -172,8 +172,11 @@ def refine_distances(model, X, ids, dists, *, batch: int = 1024, device=None) ->
     if not isinstance(model, PairTransformer):
         raise InputError("unknown similarity model", expected="PairTransformer or LogisticCalibration",
                          got=type(model).__name__)
-    if X.shape[1] != model.cfg.d_model or ids.shape[1] > model.cfg.max_len:
-        raise InputError("graph does not fit the model", expected=f"D = {model.cfg.d_model}, k <= {model.cfg.max_len}",
+    gram = model.cfg.tokens == "gram"
+    k_max = min(model.cfg.max_len, model.cfg.d_model) if gram else model.cfg.max_len
+    if (not gram and X.shape[1] != model.cfg.d_model) or ids.shape[1] > k_max:
+        raise InputError("graph does not fit the model",
+                         expected=f"{'any D' if gram else f'D = {model.cfg.d_model}'}, k <= {k_max}",
                          got=f"D = {X.shape[1]}, k = {ids.shape[1]}")
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(dev).eval()
