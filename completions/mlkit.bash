@@ -26,7 +26,7 @@ _mlkit_opts() {
     "faceclust") echo "--help" ;;
     "faceclust synth") echo "-o --output --ids --train-ids --dim --alpha --smin --smax --family --family-spread --spread --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust knn") echo "--dim --k --index --nprobe --ltc --threads -o --output -q --quiet -v --verbose --debug --help" ;;
-    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --tiny --no-tiny --tokens --epochs --lr --wd --batch --device --seed -q --quiet -v --verbose --debug --help" ;;
+    "faceclust fit-sim") echo "--labels -o --output --dim --model --k --tiny --no-tiny --tokens --epochs --lr --wd --batch --val-fraction --device --seed -q --quiet -v --verbose --debug --help" ;;
     "faceclust cluster") echo "--features --dim --sim --method --tau --ndde-k --ndde-sigma --tpdi-sigma --dump -o --output -q --quiet -v --verbose --debug --help" ;;
     "faceclust eval") echo "--gt --features --dim --nmi-average --plot -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "faceclust bench") echo "--n --seeds --ids --train-ids --sim --tokens --methods --tau --index --nprobe --device -o --output --format -q --quiet -v --verbose --debug --help" ;;
@@ -141,6 +141,7 @@ _mlkit_values() {
     "faceclust fit-sim|--lr") echo "__value__" ;;
     "faceclust fit-sim|--wd") echo "__value__" ;;
     "faceclust fit-sim|--batch") echo "__value__" ;;
+    "faceclust fit-sim|--val-fraction") echo "__value__" ;;
     "faceclust fit-sim|--device") echo "auto cpu cuda" ;;
     "faceclust fit-sim|--seed") echo "__value__" ;;
     "faceclust cluster|--features") echo "__value__" ;;

@@ -125,7 +125,8 @@ def test_defaults_are_the_official_ones():
     t = SimConfig.tiny(128)
     assert (t.k, t.d_model, t.heads, t.ffn, t.tokens) == (40, 128, 4, 512, "gram")
     assert SimConfig().tokens == "features"
-    assert TrainConfig.tiny() == TrainConfig(epochs=4, lr=3e-4, weight_decay=5e-4, batch=64, seed=42)
+    assert TrainConfig.tiny() == TrainConfig(epochs=8, lr=3e-4, weight_decay=5e-4, batch=64, seed=42, val_fraction=0.2)
+    assert TrainConfig().val_fraction == 0.0
     with pytest.raises(InputError, match="k <= d_model"):
         SimConfig.tiny(32).validate()                                # 40 gram columns do not fit in 32
     with pytest.raises(InputError, match="unknown tokens"):
@@ -455,3 +456,41 @@ def test_gram_tokens_survive_save_and_load(tmp_path, ext):
     x = torch.nn.functional.normalize(torch.randn(2, 8, 48), dim=-1)
     with torch.no_grad():
         torch.testing.assert_close(back(x), model(x))
+
+
+# ---------------------------------------------------------------- validation split and calibration (ours)
+def test_split_identities_is_disjoint_with_own_graphs(data):
+    from mlkit.faceclust.train import split_identities
+
+    (x, _, _, y), _ = data
+    (xa, ia, ya), (xb, ib, yb) = split_identities(x, y, 0.25, 8, seed=3)
+    assert len(xa) + len(xb) == len(x) and not set(ya) & set(yb)
+    assert len(np.unique(yb)) == 10 and ia.shape == (len(xa), 8) and ib.shape == (len(xb), 8)
+    np.testing.assert_array_equal(ia[:, 0], np.arange(len(xa)))     # graphs index their own split
+    assert ia.max() < len(xa) and ib.max() < len(xb)
+    with pytest.raises(InputError, match="too few identities"):
+        split_identities(x[:5], np.zeros(5, int), 0.5, 2, seed=0)
+    with pytest.raises(InputError, match="too small"):
+        split_identities(x, y, 0.05, 30, seed=0)                     # 2 held-out identities, 20 faces
+
+
+def test_validation_picks_an_epoch_and_calibrates(data, tmp_path):
+    (x, ids, _, y), (xte, ite, dte, yte) = data
+    cfg = replace(SimConfig.tiny(DIM), k=8)
+    tc = TrainConfig(epochs=4, lr=1e-3, batch=32, seed=0, val_fraction=0.25)
+    model = fit_transformer(x, ids, y, cfg, tc, "cpu")
+    assert [h["epoch"] for h in model.history] == [0, 1, 2, 3]
+    assert all(np.isfinite(h["val_loss"]) and np.isfinite(h["loss"]) for h in model.history)
+    a, b = model.get_calibration()
+    assert (a, b) != (1.0, 0.0) and np.isfinite([a, b]).all()
+    plain = fit_transformer(x, ids, y, cfg, replace(tc, val_fraction=0.0), "cpu")
+    assert plain.get_calibration() == [1.0, 0.0] and "val_loss" not in plain.history[0]
+    for ext in (".safetensors", ".pt"):
+        save_sim(model, tmp_path / f"m{ext}")
+        back = load_sim(tmp_path / f"m{ext}")
+        assert back.get_calibration() == pytest.approx([a, b], abs=1e-6)
+        t = torch.from_numpy(xte)[torch.from_numpy(ite[:, :8].astype(np.int64))]
+        with torch.no_grad():
+            torch.testing.assert_close(back(t), model(t))
+    with pytest.raises(InputError, match="val_fraction"):
+        TrainConfig(val_fraction=1.0).validate()

@@ -97,6 +97,16 @@ class PairTransformer(nn.Module):
         self.clf = nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Linear(d, d // 2), nn.ReLU(),
                                  nn.Linear(d // 2, 1))
         self.register_buffer("pos", sinusoidal_encoding(cfg.max_len, d), persistent=False)
+        # [R] logit calibration (a, b) fitted on held-out identities; (1, 0) = none. Not in the
+        # state dict (the official keys stay as they are): checkpoints keep it in their metadata.
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]), persistent=False)
+
+    def set_calibration(self, a: float, b: float) -> None:
+        self.calibration = torch.tensor([float(a), float(b)], dtype=self.calibration.dtype,
+                                        device=self.calibration.device)
+
+    def get_calibration(self) -> list[float]:
+        return [float(v) for v in self.calibration]
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens: (B, k, D) neighbour features, the anchor first (any D with gram tokens)."""
@@ -109,7 +119,8 @@ class PairTransformer(nn.Module):
             tokens = gram_tokens(tokens, d)                                         # (B, k, d)
         out = self.encoder(tokens, self.pos[None, :k])                              # (B, k, d)
         anchor = out[:, :1].expand(B, k, d)                                         # (B, k, d)
-        return self.clf(torch.cat([anchor, out], dim=-1)).squeeze(-1)               # (B, k)
+        logits = self.clf(torch.cat([anchor, out], dim=-1)).squeeze(-1)             # (B, k)
+        return logits * self.calibration[0] + self.calibration[1]
 
 
 class LogisticCalibration(nn.Module):
@@ -160,11 +171,17 @@ def load_official(path_or_state, cfg: SimConfig | None = None) -> PairTransforme
     if bad:
         raise InputError("not a state dict of tensors", got=f"{len(bad)} non-tensor entries ({bad[0]!r})",
                          hint="give the checkpoint's 'net' dict or the checkpoint file")
-    if cfg is None and isinstance(obj.get("mlkit"), str):                           # written by save_sim
+    calibration = (1.0, 0.0)
+    if isinstance(obj.get("mlkit"), str):                                           # written by save_sim
         try:
-            cfg = SimConfig.from_dict(json.loads(obj["mlkit"])["config"])
+            meta = json.loads(obj["mlkit"])
+            cfg = cfg or SimConfig.from_dict(meta["config"])
+            a, b = (float(v) for v in meta.get("calibration") or (1.0, 0.0))
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError("corrupt mlkit metadata in the checkpoint", got=str(exc)[:80]) from exc
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise InputError("non-finite calibration in the checkpoint", got=f"a={a}, b={b}")
+        calibration = (a, b)
     if cfg is None:
         w_in = state.get("encoder.layers.0.self_attn.in_proj_weight")
         w_1 = state.get("encoder.layers.0.linear1.weight")
@@ -176,4 +193,5 @@ def load_official(path_or_state, cfg: SimConfig | None = None) -> PairTransforme
         cfg = SimConfig(d_model=d, ffn=int(w_1.shape[0]), heads=8 if d % 8 == 0 else 1)
     model = PairTransformer(cfg)
     load_state_dict_checked(model, {k: v.float() for k, v in state.items()})
+    model.set_calibration(*calibration)
     return model.eval()

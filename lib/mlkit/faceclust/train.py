@@ -24,8 +24,8 @@ from ..tensors import check_dtype, check_finite, check_shape
 from .config import SimConfig, TrainConfig
 from .model import LogisticCalibration, PairTransformer, load_official
 
-__all__ = ["same_identity", "fit_logistic", "fit_logistic_pairs", "fit_transformer", "refine_distances",
-           "save_sim", "load_sim", "SIM_METHOD"]
+__all__ = ["same_identity", "fit_logistic", "fit_logistic_pairs", "fit_transformer", "split_identities",
+           "refine_distances", "save_sim", "load_sim", "SIM_METHOD"]
 
 SIM_METHOD = "faceclust.sim"
 
@@ -99,13 +99,58 @@ def fit_logistic(X, ids, dists, labels) -> LogisticCalibration:
 
 
 # ---------------------------------------------------------------- transformer
+def split_identities(X, labels, fraction: float, k: int, seed: int):
+    """Hold out ``fraction`` of the identities (at least one): ((X_train, ids_train, labels_train),
+    (X_val, ids_val, labels_val)), each with its own exact kNN graph of ``k`` columns, so neither
+    split's tokens contain the other's faces."""
+    from .knn import build_knn
+
+    uniq = np.unique(labels)
+    n_val = max(1, int(round(fraction * len(uniq))))
+    if n_val >= len(uniq):
+        raise InputError("too few identities for a validation split", expected=">= 2 identities",
+                         got=str(len(uniq)), hint="set val_fraction to 0")
+    held = np.random.default_rng(seed).choice(uniq, size=n_val, replace=False)
+    is_val = np.isin(labels, held)
+    out = []
+    for mask in (~is_val, is_val):
+        x, y = np.ascontiguousarray(X[mask]), np.asarray(labels)[mask]
+        if len(x) <= k:
+            raise InputError("a split is too small for the model's k", expected=f"> {k} faces in each split",
+                             got=f"{len(x)}", hint="lower val_fraction or k")
+        out.append((x, build_knn(x, k).ids, y))
+    return out[0], out[1]
+
+
+def _pair_logits(net, feats, nbrs, lab, batch: int = 1024):
+    """(logits (M,), same-identity targets (M,)) over every (anchor, rank >= 1) pair, eval mode."""
+    import torch
+
+    out, tgt = [], []
+    with torch.no_grad():
+        for s in range(0, nbrs.shape[0], batch):
+            nb = nbrs[s:s + batch]
+            out.append(net(feats[nb])[:, 1:].reshape(-1))
+            tgt.append((lab[nb[:, 1:]] == lab[nb[:, :1]]).reshape(-1))
+    return torch.cat(out), torch.cat(tgt).float()
+
+
 def fit_transformer(X, ids, labels, cfg: SimConfig | None = None, train_cfg: TrainConfig | None = None,
                     device: str | None = "auto", *,
                     progress: Callable[[int, int, float], None] | None = None) -> PairTransformer:
     """Train a ``PairTransformer`` on the first ``cfg.k`` columns of the graph (the defaults:
     ``SimConfig(d_model=D)``, ``TrainConfig()``). Under torchrun each rank takes its share of the
     global batch and DDP averages the gradients. ``progress(epoch, epochs, mean_loss)`` runs on
-    rank 0 after each epoch. Returns the model, unwrapped, in eval mode, on the training device."""
+    rank 0 after each epoch. Returns the model, unwrapped, in eval mode, on the training device;
+    ``model.history`` lists each epoch's training (and validation) loss.
+
+    With ``train_cfg.val_fraction > 0`` [R] that share of the identities is held out (``ids`` is then
+    not used: each split gets its own exact kNN graph), the epoch with the lowest validation BCE is
+    kept, and p = sigmoid(a·logit + b) is fitted on the held-out pairs (``model.calibration``): TPDi's
+    sigma and the tau threshold assume probabilities that are calibrated on identities the model
+    never saw, which a model's own training pairs cannot give."""
+    import copy
+
     import torch
 
     from ..tensors import distributed, seed_everything
@@ -118,16 +163,26 @@ def fit_transformer(X, ids, labels, cfg: SimConfig | None = None, train_cfg: Tra
                          got=str(X.shape[1]), hint="the model has no input projection; set d_model to D")
     if ids.shape[1] < cfg.k:
         raise InputError("kNN graph has too few neighbours", expected=f">= k = {cfg.k}", got=str(ids.shape[1]))
+    val = None
+    if tc.val_fraction > 0:
+        (X, ids, labels), val = split_identities(X, labels, tc.val_fraction, cfg.k, tc.seed)
     seed_everything(tc.seed)
+    history: list[dict] = []
     with distributed(device) as dist:
         dev = dist.device
-        feats = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=dev)
-        nbrs = torch.as_tensor(np.ascontiguousarray(ids[:, : cfg.k]), dtype=torch.long, device=dev)
-        lab = torch.as_tensor(np.asarray(labels), dtype=torch.long, device=dev)
+
+        def tensors(x, nb, y):
+            return (torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=dev),
+                    torch.as_tensor(np.ascontiguousarray(nb[:, : cfg.k]), dtype=torch.long, device=dev),
+                    torch.as_tensor(np.asarray(y), dtype=torch.long, device=dev))
+
+        feats, nbrs, lab = tensors(X, ids, labels)
+        val_t = tensors(*val) if val is not None else None
         net = dist.wrap(PairTransformer(cfg))
         loader = dist.loader(torch.utils.data.TensorDataset(torch.arange(X.shape[0])), batch_size=tc.batch,
                              shuffle=True, seed=tc.seed)
         opt = torch.optim.Adam(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        best = (float("inf"), None)
         for epoch in range(tc.epochs):
             dist.set_epoch(epoch)
             net.train()
@@ -142,11 +197,25 @@ def fit_transformer(X, ids, labels, cfg: SimConfig | None = None, train_cfg: Tra
                 loss.backward()
                 opt.step()                                                          # once (official: twice)
                 total, steps = total + float(loss.detach()), steps + 1
-            if progress is not None:                                                # collective: all ranks
-                mean = dist.all_reduce_mean(total / max(steps, 1))
-                if dist.is_main:
-                    progress(epoch, tc.epochs, mean)
+            mean = dist.all_reduce_mean(total / max(steps, 1))                      # collective: all ranks
+            rec = {"epoch": epoch, "loss": mean}
+            if val_t is not None:                                                   # every rank, same data
+                net.eval()
+                z, t = _pair_logits(dist.unwrap(net), *val_t)
+                rec["val_loss"] = float(torch.nn.functional.binary_cross_entropy_with_logits(z, t))
+                if rec["val_loss"] < best[0]:
+                    best = (rec["val_loss"], copy.deepcopy(dist.unwrap(net).state_dict()))
+            history.append(rec)
+            if progress is not None and dist.is_main:
+                progress(epoch, tc.epochs, mean)
         model = dist.unwrap(net)
+        if best[1] is not None:
+            model.load_state_dict(best[1])
+            model.eval()
+            z, t = _pair_logits(model, *val_t)
+            cal = fit_logistic_pairs(z.double().cpu().numpy(), t.cpu().numpy() > 0.5)
+            model.set_calibration(float(cal.a), float(cal.b))
+    model.history = history
     return model.eval()
 
 
@@ -217,7 +286,7 @@ def save_sim(model, path) -> None:
             from ..tensors import save_checkpoint
 
             save_checkpoint(path, state, method=SIM_METHOD, config=model.cfg.to_dict(),
-                            extra={"model": "transformer"})
+                            extra={"model": "transformer", "calibration": model.get_calibration()})
         elif ext in (".pt", ".pth", ".tar"):
             import io
 
@@ -225,7 +294,8 @@ def save_sim(model, path) -> None:
 
             buf = io.BytesIO()
             torch.save({"net": state, "optimizer": {}, "epoch": -1,
-                        "mlkit": json.dumps({"method": SIM_METHOD, "config": model.cfg.to_dict()})}, buf)
+                        "mlkit": json.dumps({"method": SIM_METHOD, "config": model.cfg.to_dict(),
+                                             "calibration": model.get_calibration()})}, buf)
             write_bytes(buf.getvalue(), path)
         else:
             raise InputError("wrong extension for a transformer model", expected=".safetensors, .pt, .pth or .tar",
@@ -233,6 +303,19 @@ def save_sim(model, path) -> None:
     else:
         raise InputError("unknown similarity model", expected="PairTransformer or LogisticCalibration",
                          got=type(model).__name__)
+
+
+def _calibration(value, path) -> tuple[float, float]:
+    if value is None:
+        return 1.0, 0.0
+    try:
+        a, b = (float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt calibration in the checkpoint", expected="[a, b]",
+                         got=repr(value)[:40]) from exc
+    if not (np.isfinite(a) and np.isfinite(b)):
+        raise InputError(f"{path}: non-finite calibration", got=f"a={a}, b={b}")
+    return a, b
 
 
 def load_sim(path):
@@ -258,6 +341,7 @@ def load_sim(path):
         state, meta = load_checkpoint(path, method=SIM_METHOD, max_format_version=1)
         model = PairTransformer(SimConfig.from_dict(meta.get("config") or {}))
         load_state_dict_checked(model, state)
+        model.set_calibration(*_calibration(meta.get("calibration"), path))
         return model.eval()
     if ext in (".pt", ".pth", ".tar"):
         return load_official(os.fspath(path))
