@@ -10,7 +10,8 @@ Per pixel (times t in bins, 0..T-1):   m(t) = b + Σ_k a_k·g(t; μ_k, σ_k, λ_
    Poisson deviance D = 2Σ(m − y + y·ln(y/m)) the step solves the Fisher-scoring normal equations
    (JᵀWJ + ν·diag(JᵀWJ)) δ = JᵀW(y − m), W = 1/m; for L2, W = 1. A step is kept only where it lowers
    the loss (ν shrinks), otherwise ν grows; parameters are projected onto their bounds.
-3. Components with fewer than ``a_min`` photons are dropped and the rest refitted.
+3. Components that put fewer than ``a_min`` photons inside the window are dropped and the rest
+   refitted.
 
 Parameters travel as one (P, 4K + 1) tensor: [a_1..a_K, μ_1..μ_K, σ_1..σ_K, λ_1..λ_K, b], with an
 ``active`` (P, K) mask; inactive components have a = 0 and take no steps.
@@ -26,7 +27,7 @@ from mlkit.errors import InputError
 
 from .emg import emg_pdf, emg_pdf_jac
 
-__all__ = ["FitConfig", "initial_components", "lm_fit", "loss_of", "model_of", "fit_pixels", "unpack"]
+__all__ = ["FitConfig", "initial_components", "lm_fit", "loss_of", "model_of", "fit_pixels", "unpack", "in_window"]
 
 
 @dataclass
@@ -39,7 +40,7 @@ class FitConfig:
     sigma0: float = 1.0           # initial σ (the known IRF σ, when given), bins
     tau0: float = 2.0             # initial tail 1/λ (the known IRF tail, when given), bins
     iters: int = 30
-    a_min: float = 3.0            # components with fewer photons are dropped
+    a_min: float = 3.0            # components putting fewer photons inside the window are dropped
     sigma_min: float = 0.2
     lam_min: float = 0.02
     lam_max: float = 5.0
@@ -181,6 +182,15 @@ def initial_components(y: torch.Tensor, cfg: FitConfig, shape: tuple[int, int] |
     return theta, found
 
 
+def in_window(theta: torch.Tensor, K: int, T: int) -> torch.Tensor:
+    """(P, K) photons each component puts on the grid t = 0..T−1, a·Σ_t g(t) (the model samples
+    the density at the bin times). A component parked past the window's end with a huge amplitude
+    counts for what it contributes, not for its nominal a."""
+    a, mu, s, lam, _ = unpack(theta, K)
+    t = torch.arange(T, dtype=theta.dtype, device=theta.device)
+    return a * emg_pdf(t[None, None, :], mu[..., None], s[..., None], lam[..., None]).sum(-1)
+
+
 def fit_pixels(y: torch.Tensor, cfg: FitConfig | None = None, shape: tuple[int, int] | None = None):
     """Initialise, fit, prune weak components, refit. Returns (theta (P, 4K + 1), active (P, K),
     loss (P,)). ``y`` is float64 or float32 counts (P, T) on any device."""
@@ -197,7 +207,7 @@ def fit_pixels(y: torch.Tensor, cfg: FitConfig | None = None, shape: tuple[int, 
     better = alt_loss < loss
     theta = torch.where(better[:, None], alt, theta)
     loss = torch.where(better, alt_loss, loss)
-    weak = active & (unpack(theta, K)[0] < cfg.a_min)
+    weak = active & (in_window(theta, K, y.shape[1]) < cfg.a_min)
     if weak.any():
         active = active & ~weak
         theta, loss = lm_fit(y, theta, active, cfg, iters=max(5, cfg.iters // 3))
