@@ -61,8 +61,8 @@ def encode(cube: np.ndarray, cfg: FitConfig | None = None, *, delta_t: float = 1
 
 def decode(enc: Encoded, *, bins: int | None = None, delta_t: float | None = None, t_start: float | None = None,
            chunk: int = 16384) -> np.ndarray:
-    """(T', H, W) float32 expected counts per output bin on the grid t' = t_start' + i·delta_t'
-    (defaults: the fitted grid). Time parameters are converted from fitted bins to output bins;
+    """(T', H, W) float32 expected counts per output bin i, which covers [t_start' + i·delta_t',
+    t_start' + (i + 1)·delta_t') (defaults: the fitted grid). Time parameters are converted from fitted bins to output bins;
     amplitudes are photon counts, so a coarser grid gathers more counts per bin."""
     T2 = int(bins or enc.bins)
     dt2 = float(delta_t or enc.delta_t)
@@ -73,7 +73,8 @@ def decode(enc: Encoded, *, bins: int | None = None, delta_t: float | None = Non
     K = active.shape[1]
     r = enc.delta_t / dt2                                                     # fitted bins -> output bins
     theta = theta.clone()
-    theta[:, K:2 * K] = (enc.t_start + theta[:, K:2 * K] * enc.delta_t - t02) / dt2
+    # fitted coordinate x samples bin x at its centre: time = t_start + (x + ½)·delta_t
+    theta[:, K:2 * K] = (enc.t_start + (theta[:, K:2 * K] + 0.5) * enc.delta_t - t02) / dt2 - 0.5
     theta[:, 2 * K:3 * K] *= r
     theta[:, 3 * K:4 * K] /= r
     theta[:, 4 * K] /= r                                                      # background per output bin
