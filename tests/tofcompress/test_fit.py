@@ -95,3 +95,16 @@ def test_lm_never_increases_the_loss():
 def test_bad_config(kw, msg):
     with pytest.raises(InputError, match=msg):
         FitConfig(**kw).validate()
+
+
+def test_window_fit_agrees_with_the_full_histogram_fit():
+    from mlkit.tofcompress.synth import los_scene
+
+    tr = los_scene(size=8, photons=1000.0, seed=5)
+    y = torch.from_numpy(tr.H.reshape(tr.H.shape[0], -1).T.astype(np.float64))
+    cfg = FitConfig(k_max=2, sigma0=0.4, tau0=1.2)
+    a, act_a, _ = fit_pixels(y, cfg)
+    b, act_b, _ = fit_pixels(y, FitConfig(k_max=2, sigma0=0.4, tau0=1.2, window=False))
+    first = lambda th, act: torch.where(act, unpack(th, 2)[1], torch.full_like(act, 1e9, dtype=th.dtype)).min(1).values  # noqa: E731
+    diff = (first(a, act_a) - first(b, act_b)).abs()
+    assert (diff < 0.05).float().mean() >= 0.95, diff.max()

@@ -27,6 +27,8 @@ from mlkit.errors import InputError
 
 from .emg import emg_pdf, emg_pdf_jac
 
+NU0 = 3.0   # initial Marquardt damping: cautious first steps (a bold one can swing a component onto its neighbour)
+
 __all__ = ["FitConfig", "initial_components", "lm_fit", "loss_of", "model_of", "fit_pixels", "unpack", "in_window"]
 
 
@@ -44,6 +46,7 @@ class FitConfig:
     sigma_min: float = 0.2
     lam_min: float = 0.02
     lam_max: float = 5.0
+    window: bool = True           # fit each pixel on a window around its peaks (see ``_windows``)
 
     def validate(self) -> FitConfig:
         if not 1 <= self.k_max <= 16:
@@ -92,6 +95,15 @@ def _jacobian(theta: torch.Tensor, t: torch.Tensor, K: int, active: torch.Tensor
     return m, J
 
 
+def _bounds(theta: torch.Tensor, K: int, T: int, cfg: FitConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lower, upper), each (1, 4K + 1), in the layout of ``theta``."""
+    inf = float("inf")
+    lo = [0.0] * K + [-5.0] * K + [cfg.sigma_min] * K + [cfg.lam_min] * K + [0.0]
+    hi = [inf] * K + [float(T)] * K + [max(cfg.sigma_min, T / 4.0)] * K + [cfg.lam_max] * K + [inf]
+    as_t = lambda v: torch.tensor(v, dtype=theta.dtype, device=theta.device)[None]  # noqa: E731
+    return as_t(lo), as_t(hi)
+
+
 def _project(theta: torch.Tensor, K: int, T: int, cfg: FitConfig, active: torch.Tensor) -> torch.Tensor:
     a, mu, s, lam, b = (v.clone() for v in unpack(theta, K))
     a = torch.where(active, a.clamp_min(0.0), torch.zeros_like(a))
@@ -110,15 +122,21 @@ def lm_fit(y: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, cfg: FitC
     t = torch.arange(T, dtype=y.dtype, device=y.device)
     theta = _project(theta, K, T, cfg, active)
     loss = loss_of(y, model_of(theta, t, K), cfg.loss)
-    nu = torch.full((P,), 1e-3, dtype=y.dtype, device=y.device)
+    nu = torch.full((P,), NU0, dtype=y.dtype, device=y.device)
     eye = torch.eye(n, dtype=y.dtype, device=y.device)
-    frozen = torch.cat([~active] * 4 + [torch.zeros_like(active[:, :1])], dim=1)  # (P, n): no step
+    inactive = torch.cat([~active] * 4 + [torch.zeros_like(active[:, :1])], dim=1)  # (P, n): never step
+    lower, upper = _bounds(theta, K, T, cfg)
     for _ in range(iters or cfg.iters):
         m, J = _jacobian(theta, t, K, active)
         w = 1.0 / m.clamp_min(0.1) if cfg.loss == "poisson" else torch.ones_like(m)
         JW = J * w[..., None]                                                      # (P, T, n)
         A = JW.transpose(1, 2) @ J                                                 # (P, n, n)
-        g = (JW * (y - m)[..., None]).sum(1)                                       # (P, n)
+        g = (JW * (y - m)[..., None]).sum(1)                                       # (P, n) descent direction
+        # active set: a parameter resting on a bound that the descent direction pushes through takes
+        # no step this iteration (otherwise projection eats the step and damping climbs for nothing)
+        tol = 1e-9 * (1.0 + theta.abs())
+        pinned = ((theta <= lower + tol) & (g < 0)) | ((theta >= upper - tol) & (g > 0))
+        frozen = inactive | pinned
         diag = torch.diagonal(A, dim1=1, dim2=2)
         scale = torch.where(frozen, torch.ones_like(diag), diag.clamp_min(1e-12))
         A = A * (~frozen[:, :, None] & ~frozen[:, None, :]) + torch.diag_embed(frozen.to(A.dtype))
@@ -191,17 +209,44 @@ def in_window(theta: torch.Tensor, K: int, T: int) -> torch.Tensor:
     return a * emg_pdf(t[None, None, :], mu[..., None], s[..., None], lam[..., None]).sum(-1)
 
 
+def _windows(theta: torch.Tensor, active: torch.Tensor, T: int, cfg: FitConfig) -> tuple[torch.Tensor, int]:
+    """Per-pixel window starts (P,) and one width for the batch: from 4σ0 + 8 bins before the
+    earliest initial peak to max(32, 12τ0) bins after the latest, rounded up to 32 bins, at most T.
+    Histograms are mostly empty time: the fit only needs where the returns are."""
+    K = active.shape[1]
+    mu = theta[:, K:2 * K]
+    before = int(4 * cfg.sigma0 + 8)
+    after = int(max(32.0, 12 * cfg.tau0))
+    first = torch.where(active, mu, torch.full_like(mu, float("inf"))).min(1).values
+    last = torch.where(active, mu, torch.full_like(mu, -float("inf"))).max(1).values
+    has = active.any(1)
+    span = torch.where(has, last - first, torch.zeros_like(first))
+    need = int(span.max().item()) + before + after if has.any() else T
+    width = min(T, 32 * -(-need // 32))
+    lo = torch.where(has, torch.floor(first) - before, torch.zeros_like(first)).clamp(0, T - width).long()
+    return lo, width
+
+
 def fit_pixels(y: torch.Tensor, cfg: FitConfig | None = None, shape: tuple[int, int] | None = None):
     """Initialise, fit, prune weak components, refit. Returns (theta (P, 4K + 1), active (P, K),
-    loss (P,)). ``y`` is float64 or float32 counts (P, T) on any device."""
+    loss (P,)). ``y`` is float64 or float32 counts (P, T) on any device. With ``cfg.window`` the
+    fit runs on each pixel's window around its initial peaks (loss is then the window's)."""
     cfg = (cfg or FitConfig()).validate()
     theta, active = initial_components(y, cfg, shape)
     K = cfg.k_max
+    P, T = y.shape
+    lo = torch.zeros(P, dtype=torch.long, device=y.device)
+    if cfg.window:
+        lo, width = _windows(theta, active, T, cfg)
+        if width < T:
+            y = y.gather(1, lo[:, None] + torch.arange(width, device=y.device)[None, :])
+            theta = theta.clone()
+            theta[:, K:2 * K] -= lo[:, None].to(theta.dtype)
+    start = theta.clone()
     theta, loss = lm_fit(y, theta, active, cfg)
     # a second start with 4x longer tails: the (μ, λ) valley has a second basin at the λ bound, where
     # a wide component is explained as a shifted Gaussian; keep the lower loss per pixel
-    alt = theta.clone()
-    alt[:, :4 * K] = initial_components(y, cfg, shape)[0][:, :4 * K]
+    alt = start
     alt[:, 3 * K:4 * K] *= 0.25
     alt, alt_loss = lm_fit(y, alt, active, cfg)
     better = alt_loss < loss
@@ -211,4 +256,6 @@ def fit_pixels(y: torch.Tensor, cfg: FitConfig | None = None, shape: tuple[int, 
     if weak.any():
         active = active & ~weak
         theta, loss = lm_fit(y, theta, active, cfg, iters=max(5, cfg.iters // 3))
+    theta = theta.clone()
+    theta[:, K:2 * K] += lo[:, None].to(theta.dtype)
     return theta, active, loss
