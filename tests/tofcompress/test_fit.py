@@ -108,3 +108,13 @@ def test_window_fit_agrees_with_the_full_histogram_fit():
     first = lambda th, act: torch.where(act, unpack(th, 2)[1], torch.full_like(act, 1e9, dtype=th.dtype)).min(1).values  # noqa: E731
     diff = (first(a, act_a) - first(b, act_b)).abs()
     assert (diff < 0.05).float().mean() >= 0.95, diff.max()
+
+
+def test_bic_drops_a_component_that_does_not_pay_for_itself():
+    """One true return fitted with k_max 3 at low counts: the extras must go."""
+    torch.manual_seed(6)
+    clean = 0.3 + 200 * emg_pdf(t[None], torch.tensor(80.0), torch.tensor(0.6), torch.tensor(0.7)).expand(40, T)
+    y = torch.poisson(clean)
+    with_bic = fit_pixels(y, FitConfig(k_max=3, pool=1))[1].sum(1).float().mean()
+    without = fit_pixels(y, FitConfig(k_max=3, pool=1, bic=False))[1].sum(1).float().mean()
+    assert with_bic <= without and with_bic <= 1.2

@@ -107,7 +107,7 @@ def write_tofz(enc: Encoded, dst, dtype: str = "f32") -> int:
             "delta_t": enc.delta_t, "t_start": enc.t_start, "k_max": enc.k_max, "loss": enc.loss,
             "dtype": dtype, **enc.meta}
     buf = io.BytesIO()
-    np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
     data = buf.getvalue()
     write_bytes(data, dst)
     return len(data)

@@ -47,6 +47,7 @@ class FitConfig:
     lam_min: float = 0.02
     lam_max: float = 5.0
     window: bool = True           # fit each pixel on a window around its peaks (see ``_windows``)
+    bic: bool = True              # drop components that do not pay for their 4 parameters (Poisson)
 
     def validate(self) -> FitConfig:
         if not 1 <= self.k_max <= 16:
@@ -256,6 +257,36 @@ def fit_pixels(y: torch.Tensor, cfg: FitConfig | None = None, shape: tuple[int, 
     if weak.any():
         active = active & ~weak
         theta, loss = lm_fit(y, theta, active, cfg, iters=max(5, cfg.iters // 3))
+    if cfg.bic and cfg.loss == "poisson":
+        theta, active, loss = _bic_prune(y, theta, active, loss, cfg)
     theta = theta.clone()
     theta[:, K:2 * K] += lo[:, None].to(theta.dtype)
+    return theta, active, loss
+
+
+def _bic_prune(y, theta, active, loss, cfg: FitConfig, rounds: int = 2):
+    """Backward elimination by BIC: the deviance is −2 log-likelihood up to a constant, so a
+    component must lower it by more than its 4 parameters' 4·ln(T). Each round drops, per pixel,
+    the component whose removal (others unchanged) costs least, if that is below the penalty, then
+    refits the rest briefly."""
+    import math
+
+    K = active.shape[1]
+    T = y.shape[1]
+    t = torch.arange(T, dtype=y.dtype, device=y.device)
+    penalty = 4.0 * math.log(T)
+    for _ in range(rounds):
+        gains = torch.full_like(active, float("inf"), dtype=y.dtype)
+        for k in range(K):
+            without = theta.clone()
+            without[:, k] = 0.0
+            gains[:, k] = loss_of(y, model_of(without, t, K), cfg.loss) - loss
+        gains = torch.where(active, gains, torch.full_like(gains, float("inf")))
+        best, which = gains.min(1)
+        drop = best < penalty
+        if not drop.any():
+            break
+        active = active.clone()
+        active[drop, which[drop]] = False
+        theta, loss = lm_fit(y, theta, active, cfg, iters=max(5, cfg.iters // 3))
     return theta, active, loss
