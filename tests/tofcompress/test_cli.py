@@ -1,0 +1,66 @@
+"""The tof-compress verbs through their Typer (not registered in `mlkit --help` until issue 5 is
+done): synth -> fit -> info/decode/depth/eval, confocal -> recon, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mlkit.codecs import arrays
+from mlkit_cli.commands.tof_compress import app
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+    return lambda *a: runner.invoke(app, [str(x) for x in a], prog_name="mlkit tof-compress")
+
+
+def test_los_pipeline(run, tmp_path):
+    r = run("synth", "-o", tmp_path / "los.h5", "--scene", "los", "--size", 8, "--photons", 1000)
+    assert r.exit_code == 0, r.stderr
+    r = run("fit", tmp_path / "los.h5", "-o", tmp_path / "los.tofz", "--k-max", 2, "--irf-sigma", 0.4,
+            "--irf-tau", 1.2)
+    assert r.exit_code == 0, r.stderr
+    info = json.loads(run("info", tmp_path / "los.tofz").stdout)
+    assert info["shape"] == [8, 8] and info["bins"] == 512 and info["ratio_vs_float32"] > 20
+    r = run("decode", tmp_path / "los.tofz", "-o", tmp_path / "dec.npy", "--bins", 256, "--delta-t", 0.04)
+    assert r.exit_code == 0, r.stderr
+    assert arrays.read(tmp_path / "dec.npy").shape == (256, 8, 8)
+    r = run("depth", tmp_path / "los.tofz", "-o", tmp_path / "d.npy", "--png", tmp_path / "d.png")
+    assert r.exit_code == 0, r.stderr
+    assert arrays.read(tmp_path / "d.npy").shape == (8, 8) and (tmp_path / "d.png").stat().st_size > 1000
+    ev = json.loads(run("eval", tmp_path / "los.tofz", "--ref", tmp_path / "los.h5").stdout)
+    assert ev["depth_mae_m"] < 0.006 and ev["rel_l2"] < 0.3 and ev["ratio"] > 20
+    r = run("depth", tmp_path / "los.h5", "-o", tmp_path / "peak.npy")               # histogram-peak baseline
+    assert r.exit_code == 0 and arrays.read(tmp_path / "peak.npy").shape == (8, 8)
+
+
+def test_confocal_recon_and_eval(run, tmp_path):
+    assert run("synth", "-o", tmp_path / "c.h5", "--size", 16, "--bins", 128, "--delta-t", 0.02).exit_code == 0
+    assert run("fit", tmp_path / "c.h5", "-o", tmp_path / "c.tofz", "--irf-sigma", 0.4, "--irf-tau", 1.2).exit_code == 0
+    r = run("recon", tmp_path / "c.tofz", "-o", tmp_path / "v.npy", "--png", tmp_path / "mip.png")
+    assert r.exit_code == 0, r.stderr
+    assert arrays.read(tmp_path / "v.npy").shape == (128, 16, 16)
+    ev = json.loads(run("eval", tmp_path / "c.tofz", "--ref", tmp_path / "c.h5", "--wall-size", 1.0).stdout)
+    assert ev["mip_ncc"] > 0.9 and np.isfinite(ev["mean_deviance"])
+
+
+def test_bad_input_exits_65(run, tmp_path):
+    np.save(tmp_path / "amb.npy", np.zeros((16, 16, 16), np.float32))
+    r = run("fit", tmp_path / "amb.npy", "-o", tmp_path / "x.tofz")
+    assert r.exit_code == 65 and "layout" in r.stderr and not (tmp_path / "x.tofz").exists()
+    bad = np.zeros((32, 2, 2), np.float32)
+    bad[3, 1, 1] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    r = run("fit", tmp_path / "nan.npy", "-o", tmp_path / "x.tofz")
+    assert r.exit_code == 65 and "non-finite" in r.stderr
+    np.save(tmp_path / "ok.npy", np.zeros((32, 2, 2), np.float32))
+    r = run("fit", tmp_path / "ok.npy", "-o", tmp_path / "x.tofz", "--k-max", 17)
+    assert r.exit_code == 65 and "k-max" in r.stderr
+    r = run("fit", tmp_path / "ok.npy", "-o", tmp_path / "x.tofz", "--delta-t", -1)
+    assert r.exit_code == 65 and "delta_t" in r.stderr
+    (tmp_path / "junk.tofz").write_bytes(b"PK\x03\x04 nonsense")
+    r = run("info", tmp_path / "junk.tofz")
+    assert r.exit_code == 65 and "tofz" in r.stderr
