@@ -30,6 +30,9 @@ TOOLS: tuple[Tool, ...] = (
     Tool("faceclust", "mlkit.faceclust", "mlkit_cli.commands.faceclust",
          "Face clustering for hard clusters: NDDe density + TPDi distance + density peaks.",
          requires=("python:faiss",)),
+    Tool("tof-compress", "mlkit.tofcompress", "mlkit_cli.commands.tof_compress",
+         "Time-resolved light transport as EMG mixtures: ~50x smaller, any time grid, depth, NLOS f-k.",
+         requires=("python:h5py", "python:pywt")),
 )
 
 

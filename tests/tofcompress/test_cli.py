@@ -64,3 +64,26 @@ def test_bad_input_exits_65(run, tmp_path):
     (tmp_path / "junk.tofz").write_bytes(b"PK\x03\x04 nonsense")
     r = run("info", tmp_path / "junk.tofz")
     assert r.exit_code == 65 and "tofz" in r.stderr
+
+
+def test_bench_rows_side_by_side(run):
+    r = run("bench", "--photons", 3000, "--ratios", 25, "--size", 8, "--bins", 256, "--no-speed",
+            "--methods", "emg,svd,dct")
+    assert r.exit_code == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    methods = {x["method"] for x in rows}
+    assert {"raw", "emg-f32", "emg-f16", "svd", "dct"} <= methods
+    assert all("vs_emg" in x for x in rows if x["method"] != "raw")
+    r = run("bench", "--methods", "jpeg")
+    assert r.exit_code == 65 and "jpeg" in r.stderr
+    r = run("synth", "-o", "never.h5", "--bins", 64)                  # the scene lies beyond 0.64 m of path
+    assert r.exit_code == 65 and "outside the time window" in r.stderr
+
+
+def test_registered_and_demo_runs(cli):
+    r = cli("--help")
+    assert "tof-compress" in r.stdout
+    r = cli("demo", "tof-compress", "--format", "jsonl")
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["ok"] and rec["tool"] == "tof-compress"

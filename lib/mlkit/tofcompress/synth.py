@@ -113,7 +113,12 @@ def confocal_scene(size: int = 32, bins: int = 256, delta_t: float = 0.01, photo
     clean = np.zeros((bins, size, size))
     for m in range(0, len(pts), 16):                                            # (T, Y, X, 16) at a time
         clean += (emg_bins(bins, opl[..., m:m + 16], sig, tau) * w[None, ..., m:m + 16]).sum(-1)
-    clean *= photons / clean.sum(0).mean()
+    total = clean.sum(0).mean()
+    if not total > 1e-12 * w.sum(-1).mean():
+        raise InputError("the hidden scene is outside the time window",
+                         expected=f"optical paths up to about {2 * r.max():.2f} m",
+                         got=f"{bins} bins of {delta_t} m = {bins * delta_t:.2f} m", hint="more --bins or a larger --delta-t")
+    clean *= photons / total
     tr = Transient(_noisy(clean, dark, rng), delta_t, 0.0, True, wallp.astype(np.float32),
                    {"clean": clean.astype(np.float32), "points": pts.astype(np.float32)})
     tr.extra.update(scene_info=f"mlkit tof-compress synth confocal: wall {wall} m, {photons} photons/px, seed {seed}",
