@@ -125,5 +125,9 @@ def distributed(device: str | None = "auto") -> Iterator[Distributed]:
     tdist.init_process_group(backend=backend, rank=rank, world_size=world)
     try:
         yield Distributed(rank=rank, world_size=world, local_rank=local, device=dev, backend=backend)
+        # every rank reaches the end before any tears the group down: otherwise a rank that finished
+        # early (while rank 0 still writes its outputs) can be aborted by gloo seeing its peer vanish
+        # (seen once in CI as SIGABRT in rank 1). Not on an exception: a barrier would then hang.
+        tdist.barrier()
     finally:
         tdist.destroy_process_group()
