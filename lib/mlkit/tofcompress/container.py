@@ -1,15 +1,17 @@
 """The ``.tofz`` container: a fitted cube, stored compactly [R: the paper's storage is not public].
 
-A zip (``numpy.savez``, no compression) holding
+A zip (deflate level 9) of ``.npy`` members, each a 1-D array stored byte-shuffled (all first
+bytes, then all second bytes, ...: float16/float32 planes deflate far better that way):
 
-* ``meta.json``: format ``mlkit.tofz``, ``version``, ``shape`` [H, W], ``bins`` T, ``delta_t`` and
-  ``t_start`` (metres of optical path, as HDF5-TAL), ``k_max``, ``loss``, ``dtype``, ``layout``;
+* ``meta``: JSON text: format ``mlkit.tofz``, ``version``, ``shape`` [H, W], ``bins`` T, ``delta_t``
+  and ``t_start`` (metres of optical path, as HDF5-TAL), ``k_max``, ``loss``, ``dtype``,
+  ``a_scale``, and ``arrays`` {name: [dtype, length]};
 * ``count`` uint8 (H·W,): active components per pixel (0 for an empty pixel);
-* ``comps`` (Σ count, 4) [a, μ, σ, λ] of the active components only, in pixel order. Time
-  parameters are in bins of the fitted grid. With ``dtype=f16``, a, σ and λ are float16 and μ is
-  uint16 in 1/``MU_STEPS`` of the time window (T/65535 bins: 0.004 bin at T = 256), since float16
-  cannot hold an arrival time finely enough; a is divided by ``a_scale`` (stored) to fit float16;
-* ``bg`` (H·W,) background per bin, same float type.
+* ``a``, ``mu``, ``sigma``, ``lam`` (Σ count,): the active components only, in pixel order and in
+  time order within a pixel. Time parameters are in bins of the fitted grid. With ``dtype=f16``,
+  a/a_scale, σ and λ are float16 and μ is uint16 in 1/``MU_STEPS`` of the window [−5, T] (0.004
+  bin at T = 256), since float16 cannot hold an arrival time finely enough;
+* ``bg`` (H·W,) background per bin, float16 or float32.
 
 Only active components are stored, so the size follows the scene, not ``k_max``.
 """
@@ -89,25 +91,47 @@ def _check_dtype(dtype: str) -> str:
     return dtype
 
 
+def _shuffle(arr: np.ndarray) -> np.ndarray:
+    """Byte planes (all first bytes, then all second bytes, ...): floats deflate far better so."""
+    b = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint8)
+    return np.ascontiguousarray(b.reshape(-1, arr.dtype.itemsize).T).ravel() if arr.dtype.itemsize > 1 else b
+
+
+def _unshuffle(b: np.ndarray, dtype: str, n: int) -> np.ndarray:
+    dt = np.dtype(dtype)
+    if b.size != n * dt.itemsize:
+        raise ValueError(f"array of {b.size} bytes, expected {n} x {dt.itemsize}")
+    return np.frombuffer(np.ascontiguousarray(b.reshape(dt.itemsize, n).T).tobytes(), dtype=dt)
+
+
 def write_tofz(enc: Encoded, dst, dtype: str = "f32") -> int:
-    """Write atomically; returns the bytes written."""
+    """Write atomically; returns the bytes written. Each array is stored 1-D, byte-shuffled, as a
+    ``.npy`` member of a zip deflated at level 9; ``meta.json`` lists their dtypes and lengths."""
     _check_dtype(dtype)
     fl = np.float16 if dtype == "f16" else np.float32
-    arrays = {"count": enc.count.astype(np.uint8), "bg": enc.bg.astype(fl)}
     c = enc.comps
+    arrays = {"count": enc.count.astype(np.uint8), "bg": enc.bg.astype(fl)}
     if dtype == "f16":
         span = enc.bins - _MU_LO
-        q = np.clip(np.rint((c[:, 1] - _MU_LO) / span * MU_STEPS), 0, MU_STEPS).astype(np.uint16)
         a_scale = float(max(1.0, np.abs(c[:, 0]).max(initial=0.0) / 6e4))     # keep a inside float16's range
-        arrays.update(comps=np.stack([c[:, 0] / a_scale, c[:, 2], c[:, 3]], axis=1).astype(np.float16), mu=q,
-                      a_scale=np.array([a_scale]))
+        arrays.update(a=(c[:, 0] / a_scale).astype(np.float16),
+                      mu=np.clip(np.rint((c[:, 1] - _MU_LO) / span * MU_STEPS), 0, MU_STEPS).astype(np.uint16),
+                      sigma=c[:, 2].astype(np.float16), lam=c[:, 3].astype(np.float16))
     else:
-        arrays["comps"] = c.astype(np.float32)
+        a_scale = 1.0
+        arrays.update(a=c[:, 0].astype(np.float32), mu=c[:, 1].astype(np.float32),
+                      sigma=c[:, 2].astype(np.float32), lam=c[:, 3].astype(np.float32))
     meta = {"format": FORMAT, "version": VERSION, "shape": list(enc.shape), "bins": enc.bins,
             "delta_t": enc.delta_t, "t_start": enc.t_start, "k_max": enc.k_max, "loss": enc.loss,
-            "dtype": dtype, **enc.meta}
+            "dtype": dtype, "a_scale": a_scale, **enc.meta,
+            "arrays": {k: [v.dtype.str, int(v.size)] for k, v in arrays.items()}}
     buf = io.BytesIO()
-    np.savez_compressed(buf, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for key, arr in [("meta", np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))] + \
+                [(k, _shuffle(v)) for k, v in arrays.items()]:
+            member = io.BytesIO()
+            np.save(member, arr, allow_pickle=False)
+            z.writestr(f"{key}.npy", member.getvalue())
     data = buf.getvalue()
     write_bytes(data, dst)
     return len(data)
@@ -120,22 +144,24 @@ def read_tofz(src) -> Encoded:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             files = {k: z[k] for k in z.files}
         meta = json.loads(files.pop("meta").tobytes().decode())
-    except (zipfile.BadZipFile, ValueError, KeyError, OSError, UnicodeDecodeError) as exc:
+    except (zipfile.BadZipFile, ValueError, KeyError, OSError, UnicodeDecodeError, AttributeError) as exc:
         raise InputError(f"{name}: not a .tofz file", got=str(exc)[:80]) from exc
-    if meta.get("format") != FORMAT:
-        raise InputError(f"{name}: not a .tofz file", expected=FORMAT, got=str(meta.get("format")))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise InputError(f"{name}: not a .tofz file", expected=FORMAT,
+                         got=str(meta.get("format") if isinstance(meta, dict) else type(meta).__name__))
     if meta.get("version") != VERSION:
         raise InputError(f"{name}: .tofz version mismatch", expected=f"version {VERSION}",
                          got=f"version {meta.get('version')}", hint="re-encode with this mlkit, or upgrade mlkit")
     try:
-        count = files["count"].astype(np.uint8)
-        bg = files["bg"].astype(np.float64)
-        comps = files["comps"].astype(np.float64)
+        arr = {k: _unshuffle(files[k], dt, n) for k, (dt, n) in meta["arrays"].items()}
+        count = arr["count"].astype(np.uint8)
+        bg = arr["bg"].astype(np.float64)
         T = int(meta["bins"])
+        a = arr["a"].astype(np.float64) * float(meta.get("a_scale", 1.0))
+        mu = arr["mu"].astype(np.float64)
         if meta.get("dtype") == "f16":
-            mu = files["mu"].astype(np.float64) / MU_STEPS * (T - _MU_LO) + _MU_LO
-            a = comps[:, 0] * float(files["a_scale"][0])
-            comps = np.stack([a, mu, comps[:, 1], comps[:, 2]], axis=1)
+            mu = mu / MU_STEPS * (T - _MU_LO) + _MU_LO
+        comps = np.stack([a, mu, arr["sigma"].astype(np.float64), arr["lam"].astype(np.float64)], axis=1)
         shape = tuple(int(v) for v in meta["shape"])
     except (KeyError, ValueError, TypeError, IndexError) as exc:
         raise InputError(f"{name}: corrupt .tofz", got=str(exc)[:80]) from exc
@@ -144,6 +170,6 @@ def read_tofz(src) -> Encoded:
         raise InputError(f"{name}: corrupt .tofz", expected=f"{P} pixels, {int(count.sum())} components",
                          got=f"count {count.shape}, bg {bg.shape}, comps {comps.shape}")
     extra = {k: v for k, v in meta.items() if k not in ("format", "version", "shape", "bins", "delta_t", "t_start",
-                                                         "k_max", "loss")}
+                                                         "k_max", "loss", "arrays", "a_scale")}
     return Encoded(shape, T, float(meta["delta_t"]), float(meta["t_start"]), count, comps, bg,
                    int(meta.get("k_max", 4)), str(meta.get("loss", "poisson")), extra)
