@@ -147,7 +147,37 @@ def test_meter_sees_allocation():
     assert m.peak_rss_delta > 32 * 2**20
 
 
+def test_meter_sees_a_spike_its_sampler_misses():
+    """Sampling off (a 10 s interval): the kernel's high-water mark still catches the spike, when it is
+    the highest the process has been. Sized above the current mark for that reason."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from mlkit import tensors\n"
+            "extra = (tensors.process_peak_rss() - tensors._rss_bytes()) // 8\n"
+            "with tensors.Meter(interval=10.0) as m:\n"
+            "    x = np.ones(extra + 8 * 2**20); del x\n"
+            "print(m.peak_rss_delta)")
+    delta = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert delta > 60 * 2**20
+
+
 def test_median_time():
     calls = []
     t = tensors.median_time(lambda: calls.append(1), repeats=3, warmup=2)
     assert len(calls) == 5 and t >= 0
+
+
+def test_process_peak_rss_keeps_a_freed_spike():
+    """In a fresh process (Linux keeps the mark across fork + exec, so the spike is sized to rise
+    64 MiB above whatever mark the process starts with): touched, freed, still on the mark."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from mlkit.tensors import _rss_bytes, process_peak_rss; "
+            "b = process_peak_rss(); s = np.ones((b - _rss_bytes()) // 8 + 8 * 2**20); del s; "
+            "print(b, process_peak_rss(), _rss_bytes())")
+    before, after, now = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                                  check=True).stdout.split())
+    assert after >= before + 60 * 2**20                   # the freed spike is still on the mark
+    assert now < after - 30 * 2**20                       # while the current set has dropped back

@@ -87,3 +87,43 @@ def test_registered_and_demo_runs(cli):
     assert r.exit_code == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["ok"] and rec["tool"] == "tof-compress"
+
+
+def test_eval_values_against_numpy(run, tmp_path):
+    """rel_l2, PSNR, deviance and ratio recomputed here from the files, independently of the verb."""
+    from mlkit.tofcompress.container import read_tofz
+    from mlkit.tofcompress.encode import decode
+    from mlkit.tofcompress.formats import read_transient
+
+    assert run("synth", "-o", tmp_path / "s.h5", "--scene", "los", "--size", 6).exit_code == 0
+    assert run("fit", tmp_path / "s.h5", "-o", tmp_path / "s.tofz", "--k-max", 2).exit_code == 0
+    ev = json.loads(run("eval", tmp_path / "s.tofz", "--ref", tmp_path / "s.h5").stdout)
+    tr = read_transient(tmp_path / "s.h5")
+    c, p, y = (a.astype(np.float64) for a in (tr.gt["clean"], decode(read_tofz(tmp_path / "s.tofz")), tr.H))
+    assert ev["rel_l2"] == pytest.approx(np.sqrt(((p - c) ** 2).sum() / (c ** 2).sum()), rel=1e-9)
+    assert ev["psnr_db"] == pytest.approx(-10 * np.log10(np.mean(((p - c) / c.max()) ** 2)), rel=1e-9)
+    m = np.maximum(p, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.mean(2 * (m - y + np.where(y > 0, y * np.log(y / m), 0)))
+    assert ev["mean_deviance"] == pytest.approx(dev, rel=1e-9)
+    assert ev["ratio"] == pytest.approx(c.size * 4 / (tmp_path / "s.tofz").stat().st_size)
+
+
+@pytest.mark.parametrize("verb,extra", [("decode", []), ("depth", []), ("recon", []), ("info", []),
+                                        ("eval", ["--ref", "REF"])])
+def test_every_verb_refuses_a_broken_tofz(run, tmp_path, verb, extra):
+    (tmp_path / "bad.tofz").write_bytes(b"PK\x03\x04 not really a zip")
+    np.save(tmp_path / "ref.npy", np.zeros((32, 2, 2), np.float32))
+    args = [a if a != "REF" else tmp_path / "ref.npy" for a in extra]
+    out = tmp_path / "out.npy"
+    r = run(verb, tmp_path / "bad.tofz", *args, *(["-o", out] if verb != "info" else []))
+    assert r.exit_code == 65 and "tofz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+    r = run(verb, tmp_path / "missing.tofz", *args)
+    assert r.exit_code == 66
+
+
+def test_recon_refuses_a_non_square_scan(run, tmp_path):
+    np.save(tmp_path / "rect.npy", np.ones((64, 4, 6), np.float32))
+    r = run("recon", tmp_path / "rect.npy", "-o", tmp_path / "v.npy")
+    assert r.exit_code == 65 and "square" in r.stderr and not (tmp_path / "v.npy").exists()

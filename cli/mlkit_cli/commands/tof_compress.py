@@ -44,11 +44,16 @@ def _read(src: str, layout: str, delta_t: float, t_start: float):
                           t_start=t_start if t_start == t_start else None)
 
 
-def _cube_of(src: str, layout: str = "", delta_t: float = 0.0):
-    """A transient (T, H, W) and its grid from a transient file or a .tofz (decoded)."""
+def _is_tofz(src: str) -> bool:
+    """A .tofz by name, or by its zip magic (transients are HDF5 or .npy)."""
     from mlkit.codecs._io import peek_file
 
-    if src != "-" and src.endswith(".tofz") or (src != "-" and peek_file(src, 4) == b"PK\x03\x04"):
+    return src != "-" and (src.endswith(".tofz") or peek_file(src, 4) == b"PK\x03\x04")
+
+
+def _cube_of(src: str, layout: str = "", delta_t: float = 0.0):
+    """A transient (T, H, W) and its grid from a transient file or a .tofz (decoded)."""
+    if _is_tofz(src):
         from mlkit.tofcompress.container import read_tofz
         from mlkit.tofcompress.encode import decode
 
@@ -143,9 +148,8 @@ def depth(src: Annotated[str, typer.Argument(metavar="TOFZ|TRANSIENT", help=".to
           layout: Layout = "", delta_t: DeltaT = 0.0):
     """Per-pixel depth in metres (optical path / 2) -> .npy (H, W)."""
     from mlkit.codecs import arrays
-    from mlkit.codecs._io import peek_file
 
-    if src.endswith(".tofz") or (src != "-" and peek_file(src, 4) == b"PK\x03\x04"):
+    if _is_tofz(src):
         from mlkit.tofcompress.container import read_tofz
         from mlkit.tofcompress.depth import depth_map
 
@@ -207,18 +211,21 @@ def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help=".tofz or a t
 
         raise InputError("prediction and reference differ in shape", expected=str(clean.shape), got=str(cube.shape))
     rec = {"pred": pred, "ref": ref}
-    if pred.endswith(".tofz"):
+    if _is_tofz(pred):
         rec["ratio"] = clean.size * 4 / os.path.getsize(pred)
     c64, p64 = clean.astype(np.float64), cube.astype(np.float64)
     rec["rel_l2"] = float(np.linalg.norm(p64 - c64) / max(np.linalg.norm(c64), 1e-300))
     peak = float(c64.max()) or 1.0
     mse = float(np.mean((p64 / peak - c64 / peak) ** 2))
     rec["psnr_db"] = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
+    import torch
+
+    from mlkit.tofcompress.fit import loss_of
+
     y = (read_transient(noisy).H if noisy else reft.H).astype(np.float64)
-    m = np.clip(p64, 1e-12, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rec["mean_deviance"] = float(np.mean(2 * (m - y + np.where(y > 0, y * np.log(y / m), 0.0))))
-    if "depth" in reft.gt and pred.endswith(".tofz"):
+    flat = lambda c: torch.from_numpy(c.reshape(c.shape[0], -1).T.copy())  # noqa: E731  (T, H, W) -> (P, T)
+    rec["mean_deviance"] = float(loss_of(flat(y), flat(p64), "poisson").sum()) / y.size
+    if "depth" in reft.gt and _is_tofz(pred):
         from mlkit.tofcompress.container import read_tofz
         from mlkit.tofcompress.depth import depth_map
 

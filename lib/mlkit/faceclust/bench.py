@@ -71,17 +71,6 @@ def run_seed(seed: int, *, ids: int = 600, train_ids: int = 300, sim: str = "log
 PAPER_N = 5_210_000   # the paper's largest test set (MS1M part 1-9, 5.21M faces)
 
 
-def _maxrss() -> int:
-    try:
-        import resource
-        import sys
-
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return int(r if sys.platform == "darwin" else r * 1024)
-    except (ImportError, OSError):   # pragma: no cover - not POSIX
-        return 0
-
-
 def scale_data(n: int, *, seed: int = 0, dim: int = 256) -> tuple:
     """Exactly ``n`` faces: a ``make_split`` with ~10% more identities than the mean size needs,
     cut to its first ``n`` (already shuffled) rows."""
@@ -154,7 +143,7 @@ def scale_bench(n: int, *, seed: int = 0, k: int = 80, index: str = "ivf", nprob
         t0 = time.perf_counter()
         ev = evaluate(gt, res.labels)
         times["eval"] = time.perf_counter() - t0
-    peak = max(meter.rss_peak, _maxrss())   # process peak (the kernel's high-water mark on Linux)
+    peak = meter.rss_peak
     pipeline = times["knn"] + times["refine"] + times["cluster"]
     scale = PAPER_N / n
     est = times["knn"] * scale ** 1.5 + (times["refine"] + times["cluster"]) * scale

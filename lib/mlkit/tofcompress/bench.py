@@ -101,10 +101,8 @@ def compare(photons: float = 3000.0, ratios=(25, 50, 100), *, size: int = 32, bi
     at the EMG's own ratios, so every EMG row has baselines at an equal ratio beside it. Metrics
     against the clean cube: relative L2, PSNR (peak-normalised), f-k MIP NCC, reconstruction depth
     error on the mask (bins), seconds; ``vs_emg`` = relL2 / EMG's relL2 at the nearest EMG ratio."""
-    import io
-
     from . import baselines as B
-    from .container import write_tofz
+    from .container import tofz_bytes
     from .encode import decode, encode
     from .fit import FitConfig
     from .recon import depth_of_max, fk, mip, ncc
@@ -141,8 +139,7 @@ def compare(photons: float = 3000.0, ratios=(25, 50, 100), *, size: int = 32, bi
         secs = time.perf_counter() - t0
         rec = decode(enc)
         for dt in ("f32", "f16"):
-            buf = io.BytesIO()
-            n = _tofz_size(enc, dt, write_tofz, buf)
+            n = len(tofz_bytes(enc, dt))
             rows.append(score(f"{name}-{dt}", rec, n, secs))
             if name == "emg":
                 emg_ratios.append(rows[-1]["ratio"])
@@ -169,15 +166,3 @@ def compare(photons: float = 3000.0, ratios=(25, 50, 100), *, size: int = 32, bi
             near = min(emg, key=lambda e: abs(np.log(e["ratio"] / r["ratio"])))
             r["vs_emg"] = r["rel_l2"] / near["rel_l2"]
     return rows
-
-
-def _tofz_size(enc, dtype, write_tofz, buf) -> int:
-    import os
-    import tempfile
-
-    fd, path = tempfile.mkstemp(suffix=".tofz")
-    os.close(fd)
-    try:
-        return write_tofz(enc, path, dtype)
-    finally:
-        os.unlink(path)

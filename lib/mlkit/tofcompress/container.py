@@ -31,7 +31,7 @@ from mlkit.errors import InputError
 
 from .fit import unpack
 
-__all__ = ["Encoded", "pack", "write_tofz", "read_tofz", "FORMAT", "VERSION", "MU_STEPS"]
+__all__ = ["Encoded", "pack", "write_tofz", "tofz_bytes", "read_tofz", "FORMAT", "VERSION", "MU_STEPS"]
 
 FORMAT = "mlkit.tofz"
 VERSION = 1
@@ -105,8 +105,15 @@ def _unshuffle(b: np.ndarray, dtype: str, n: int) -> np.ndarray:
 
 
 def write_tofz(enc: Encoded, dst, dtype: str = "f32") -> int:
-    """Write atomically; returns the bytes written. Each array is stored 1-D, byte-shuffled, as a
-    ``.npy`` member of a zip deflated at level 9; ``meta.json`` lists their dtypes and lengths."""
+    """Write atomically; returns the bytes written."""
+    data = tofz_bytes(enc, dtype)
+    write_bytes(data, dst)
+    return len(data)
+
+
+def tofz_bytes(enc: Encoded, dtype: str = "f32") -> bytes:
+    """The file's bytes. Each array is stored 1-D, byte-shuffled, as a ``.npy`` member of a zip
+    deflated at level 9; ``meta`` lists their dtypes and lengths."""
     _check_dtype(dtype)
     fl = np.float16 if dtype == "f16" else np.float32
     c = enc.comps
@@ -132,9 +139,7 @@ def write_tofz(enc: Encoded, dst, dtype: str = "f32") -> int:
             member = io.BytesIO()
             np.save(member, arr, allow_pickle=False)
             z.writestr(f"{key}.npy", member.getvalue())
-    data = buf.getvalue()
-    write_bytes(data, dst)
-    return len(data)
+    return buf.getvalue()
 
 
 def read_tofz(src) -> Encoded:

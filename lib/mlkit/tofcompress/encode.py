@@ -80,8 +80,6 @@ def decode(enc: Encoded, *, bins: int | None = None, delta_t: float | None = Non
     theta[:, 4 * K] /= r                                                      # background per output bin
     t = torch.arange(T2, dtype=torch.float64)
     out = np.empty((T2, enc.n_pixels), dtype=np.float32)
-    for s in range(0, enc.n_pixels, chunk):
-        th = theta[s:s + chunk].clone()
-        th[:, :K] *= active[s:s + chunk]
-        out[:, s:s + chunk] = model_of(th, t, K).T.numpy()
+    for s in range(0, enc.n_pixels, chunk):      # inactive slots already hold a = 0 (Encoded.theta)
+        out[:, s:s + chunk] = model_of(theta[s:s + chunk], t, K).T.numpy()
     return out.reshape(T2, *enc.shape)

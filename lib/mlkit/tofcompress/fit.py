@@ -106,12 +106,11 @@ def _bounds(theta: torch.Tensor, K: int, T: int, cfg: FitConfig) -> tuple[torch.
 
 
 def _project(theta: torch.Tensor, K: int, T: int, cfg: FitConfig, active: torch.Tensor) -> torch.Tensor:
-    a, mu, s, lam, b = (v.clone() for v in unpack(theta, K))
-    a = torch.where(active, a.clamp_min(0.0), torch.zeros_like(a))
-    mu = mu.clamp(-5.0, float(T))
-    s = s.clamp(cfg.sigma_min, max(cfg.sigma_min, T / 4.0))
-    lam = lam.clamp(cfg.lam_min, cfg.lam_max)
-    return torch.cat([a, mu, s, lam, b.clamp_min(0.0)[:, None]], dim=1)
+    """Clamp onto the bounds of ``_bounds``; inactive components keep a = 0."""
+    lower, upper = _bounds(theta, K, T, cfg)
+    theta = torch.maximum(torch.minimum(theta, upper), lower)
+    theta[:, :K] = torch.where(active, theta[:, :K], torch.zeros_like(theta[:, :K]))
+    return theta
 
 
 def lm_fit(y: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, cfg: FitConfig,
