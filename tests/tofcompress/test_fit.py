@@ -118,3 +118,20 @@ def test_bic_drops_a_component_that_does_not_pay_for_itself():
     with_bic = fit_pixels(y, FitConfig(k_max=3, pool=1))[1].sum(1).float().mean()
     without = fit_pixels(y, FitConfig(k_max=3, pool=1, bic=False))[1].sum(1).float().mean()
     assert with_bic <= without and with_bic <= 1.2
+
+
+def test_known_irf_is_a_floor_on_width_and_tail():
+    """--irf-known: σ ≥ the response's σ and 1/λ ≥ its tail for every component; on returns that
+    are the response itself (σ 0.8, tail 2 bins) the fit still finds them."""
+    torch.manual_seed(3)
+    P = 64
+    mu = torch.tensor(np.random.default_rng(3).uniform(40, 200, P))
+    clean = 1.0 + 3000 * emg_pdf(t[None], mu[:, None], torch.tensor(0.8), torch.tensor(0.5))
+    y = torch.poisson(clean)
+    free, _, _ = fit_pixels(y, FitConfig(k_max=2, sigma0=0.8, tau0=2.0))
+    theta, active, _ = fit_pixels(y, FitConfig(k_max=2, sigma0=0.8, tau0=2.0, irf_known=True))
+    A, M, S, L, B = unpack(theta, 2)
+    assert (S[active] >= 0.8 - 1e-12).all() and (L[active] <= 0.5 + 1e-12).all()
+    assert (unpack(free, 2)[2] < 0.8).any()              # without the floor some fits come out narrower
+    first = torch.where(active, M, torch.full_like(M, float("inf"))).min(1).values
+    assert (first - mu).abs().median() < 0.1

@@ -9,7 +9,11 @@ The textbook form overflows (exp → inf times erfc → 0) once λσ or (μ − 
 ``expgaussian`` does. With erfcx(z) = exp(z²)·erfc(z):
 
 * z ≥ 0:  g = (λ/2)·exp(−(t − μ)²/(2σ²))·erfcx(z)     (the exponents cancel analytically)
-* z < 0:  the closed form, whose exponent λ(μ + λσ²/2 − t) is then negative.
+* z < 0:  with erfc(z) = 2 − erfc(−z), g = λ·exp(λ(μ + λσ²/2 − t)) − (λ/2)·exp(−(t − μ)²/(2σ²))·erfcx(−z);
+          the first exponent is negative there, and the subtraction never cancels (erfc(z) ≥ 1).
+
+Both branches share E = exp(−(t − μ)²/(2σ²)) and erfcx(|z|), which the Jacobian's φ = E/(σ√(2π))
+reuses: one erfcx and two exp per sample, for the pdf and its three derivatives.
 
 Jacobian (paper notes §1.2, with φ the N(μ, σ²) pdf at t):
 
@@ -40,22 +44,27 @@ def gauss_pdf(t: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor) -> torch.T
     return torch.exp(-0.5 * u * u) * (_INV_SQRT_2PI / sigma)
 
 
+def _pdf_parts(t, mu, sigma, lam):
+    """(g, E) with E = exp(−u²/2), u = (t − μ)/σ (see the module docstring)."""
+    u = (t - mu) / sigma
+    ls = lam * sigma
+    z = (ls - u) * (1.0 / _SQRT2)
+    e = torch.exp(-0.5 * u * u)
+    core = (0.5 * lam) * e * torch.special.erfcx(z.abs())
+    # z < 0 only: exponent λσ(λσ/2 − u) < 0 there; clamped so the unused lane never overflows
+    tail = lam * torch.exp(torch.clamp(ls * (0.5 * ls - u), max=0.0))
+    return torch.where(z >= 0, core, tail - core), e
+
+
 def emg_pdf(t: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
     """g(t; μ, σ, λ), never inf/NaN for finite σ > 0, λ > 0."""
-    z = (mu + lam * sigma * sigma - t) / (_SQRT2 * sigma)
-    u = (t - mu) / sigma
-    # z >= 0 branch: exponents cancel; clamp z so erfcx's argument stays in its well-behaved range
-    pos = 0.5 * lam * torch.exp(-0.5 * u * u) * torch.special.erfcx(torch.clamp(z, min=0.0))
-    # z < 0 branch: exponent λ(μ + λσ²/2 − t) < 0 there; clamp so the unused lane never overflows
-    expo = torch.clamp(lam * (mu + 0.5 * lam * sigma * sigma - t), max=0.0)
-    neg = 0.5 * lam * torch.exp(expo) * torch.erfc(torch.clamp(z, max=0.0))
-    return torch.where(z >= 0, pos, neg)
+    return _pdf_parts(t, mu, sigma, lam)[0]
 
 
 def emg_pdf_jac(t, mu, sigma, lam) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(g, ∂g/∂μ, ∂g/∂σ, ∂g/∂λ), each broadcast to the common shape."""
-    g = emg_pdf(t, mu, sigma, lam)
-    phi = gauss_pdf(t, mu, sigma)
+    g, e = _pdf_parts(t, mu, sigma, lam)
+    phi = e * (_INV_SQRT_2PI / sigma)
     s2 = sigma * sigma
     d_mu = lam * (g - phi)
     d_sigma = lam * lam * sigma * g + lam * phi * (mu - t - lam * s2) / sigma

@@ -48,6 +48,8 @@ class FitConfig:
     lam_max: float = 5.0
     window: bool = True           # fit each pixel on a window around its peaks (see ``_windows``)
     bic: bool = True              # drop components that do not pay for their 4 parameters (Poisson)
+    irf_known: bool = False       # sigma0/tau0 are the measured instrument response: no return is
+                                  # narrower, so σ ≥ sigma0 and 1/λ ≥ tau0 (bounds, see ``_bounds``)
 
     def validate(self) -> FitConfig:
         if not 1 <= self.k_max <= 16:
@@ -84,23 +86,26 @@ def loss_of(y: torch.Tensor, m: torch.Tensor, kind: str) -> torch.Tensor:
     return 2.0 * (m - y + ylogy).sum(1)
 
 
-def _jacobian(theta: torch.Tensor, t: torch.Tensor, K: int, active: torch.Tensor):
-    """(m (P, T), J (P, T, 4K + 1)) with inactive components' columns zeroed."""
+def _jacobian(theta: torch.Tensor, t: torch.Tensor, K: int):
+    """(m (P, T), Jᵀ (P, 4K + 1, T)). Inactive components hold a = 0 (``_project``), so they add
+    nothing to m and their a·∂g columns vanish; their ∂/∂a column is not zero, but ``lm_fit``
+    freezes their rows and columns."""
     a, mu, s, lam, b = unpack(theta, K)
     g, dmu, ds, dlam = emg_pdf_jac(t[None, None, :], mu[..., None], s[..., None], lam[..., None])  # (P, K, T)
-    on = active[..., None].to(g.dtype)
     A = a[..., None]
-    cols = torch.cat([g * on, A * dmu * on, A * ds * on, A * dlam * on], dim=1)  # (P, 4K, T)
-    J = torch.cat([cols, torch.ones_like(g[:, :1])], dim=1).transpose(1, 2)       # (P, T, 4K + 1)
-    m = b[:, None] + (A * g * on).sum(1)
-    return m, J
+    Jt = torch.cat([g, A * dmu, A * ds, A * dlam, torch.ones_like(g[:, :1])], dim=1)  # (P, 4K + 1, T)
+    m = b[:, None] + (A * g).sum(1)
+    return m, Jt
 
 
 def _bounds(theta: torch.Tensor, K: int, T: int, cfg: FitConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(lower, upper), each (1, 4K + 1), in the layout of ``theta``."""
     inf = float("inf")
-    lo = [0.0] * K + [-5.0] * K + [cfg.sigma_min] * K + [cfg.lam_min] * K + [0.0]
-    hi = [inf] * K + [float(T)] * K + [max(cfg.sigma_min, T / 4.0)] * K + [cfg.lam_max] * K + [inf]
+    s_min, l_max = cfg.sigma_min, cfg.lam_max
+    if cfg.irf_known:   # a return is the response convolved with the scene's spread: never narrower
+        s_min, l_max = max(s_min, cfg.sigma0), min(l_max, 1.0 / cfg.tau0)
+    lo = [0.0] * K + [-5.0] * K + [s_min] * K + [cfg.lam_min] * K + [0.0]
+    hi = [inf] * K + [float(T)] * K + [max(s_min, T / 4.0)] * K + [max(l_max, cfg.lam_min)] * K + [inf]
     as_t = lambda v: torch.tensor(v, dtype=theta.dtype, device=theta.device)[None]  # noqa: E731
     return as_t(lo), as_t(hi)
 
@@ -121,17 +126,17 @@ def lm_fit(y: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, cfg: FitC
     n = 4 * K + 1
     t = torch.arange(T, dtype=y.dtype, device=y.device)
     theta = _project(theta, K, T, cfg, active)
-    loss = loss_of(y, model_of(theta, t, K), cfg.loss)
+    m, Jt = _jacobian(theta, t, K)
+    loss = loss_of(y, m, cfg.loss)
     nu = torch.full((P,), NU0, dtype=y.dtype, device=y.device)
     eye = torch.eye(n, dtype=y.dtype, device=y.device)
     inactive = torch.cat([~active] * 4 + [torch.zeros_like(active[:, :1])], dim=1)  # (P, n): never step
     lower, upper = _bounds(theta, K, T, cfg)
     for _ in range(iters or cfg.iters):
-        m, J = _jacobian(theta, t, K, active)
         w = 1.0 / m.clamp_min(0.1) if cfg.loss == "poisson" else torch.ones_like(m)
-        JW = J * w[..., None]                                                      # (P, T, n)
-        A = JW.transpose(1, 2) @ J                                                 # (P, n, n)
-        g = (JW * (y - m)[..., None]).sum(1)                                       # (P, n) descent direction
+        JWt = Jt * w[:, None, :]                                                   # (P, n, T)
+        A = JWt @ Jt.transpose(1, 2)                                               # (P, n, n) = JᵀWJ
+        g = (JWt @ (y - m)[..., None])[..., 0]                                     # (P, n) descent direction
         # active set: a parameter resting on a bound that the descent direction pushes through takes
         # no step this iteration (otherwise projection eats the step and damping climbs for nothing)
         tol = 1e-9 * (1.0 + theta.abs())
@@ -144,10 +149,15 @@ def lm_fit(y: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, cfg: FitC
         A = A + torch.diag_embed(nu[:, None] * scale) + 1e-12 * eye
         step = torch.linalg.solve(A, g[..., None])[..., 0]
         cand = _project(theta + step, K, T, cfg, active)
-        new = loss_of(y, model_of(cand, t, K), cfg.loss)
+        # the candidate's Jacobian comes with its model at little extra cost (the pdf is shared), and
+        # is the next iteration's Jacobian wherever the step is kept: one pdf evaluation per iteration
+        m_c, J_c = _jacobian(cand, t, K)
+        new = loss_of(y, m_c, cfg.loss)
         better = torch.isfinite(new) & (new < loss)
         theta = torch.where(better[:, None], cand, theta)
         loss = torch.where(better, new, loss)
+        m = torch.where(better[:, None], m_c, m)
+        Jt = torch.where(better[:, None, None], J_c, Jt)
         nu = torch.where(better, nu * 0.3, nu * 10.0).clamp(1e-9, 1e9)
     return theta, loss
 
