@@ -34,11 +34,11 @@ _mlkit_opts() {
     "faceclust demo") echo "-o --output --format -q --quiet -v --verbose --debug --help" ;;
     "tof-compress") echo "--help" ;;
     "tof-compress synth") echo "-o --output --scene --size --bins --delta-t --photons --dark --seed -q --quiet -v --verbose --debug --help" ;;
-    "tof-compress fit") echo "-o --output --k-max --loss --pool --kappa --iters --irf-sigma --irf-tau --dtype --chunk --layout --delta-t --t-start --device -q --quiet -v --verbose --debug --help" ;;
+    "tof-compress fit") echo "-o --output --k-max --loss --pool --kappa --iters --irf-sigma --irf-tau --irf-known --blend --dtype --chunk --layout --delta-t --t-start --device -q --quiet -v --verbose --debug --help" ;;
     "tof-compress decode") echo "-o --output --bins --delta-t --t-start -q --quiet -v --verbose --debug --help" ;;
     "tof-compress depth") echo "-o --output --component --png --layout --delta-t -q --quiet -v --verbose --debug --help" ;;
-    "tof-compress recon") echo "-o --output --wall-size --png --layout --delta-t --device -q --quiet -v --verbose --debug --help" ;;
-    "tof-compress eval") echo "--ref --noisy --wall-size -o --output --format -q --quiet -v --verbose --debug --help" ;;
+    "tof-compress recon") echo "-o --output --wall-size --png --method --snr --pad --no-pad --layout --delta-t --device -q --quiet -v --verbose --debug --help" ;;
+    "tof-compress eval") echo "--ref --noisy --wall-size --method -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "tof-compress info") echo "-o --output --format -q --quiet -v --verbose --debug --help" ;;
     "tof-compress bench") echo "--photons --ratios --methods --size --bins --speed --no-speed -o --output --format -q --quiet -v --verbose --debug --help" ;;
     "tof-compress demo") echo "-o --output --format -q --quiet -v --verbose --debug --help" ;;
@@ -209,6 +209,7 @@ _mlkit_values() {
     "tof-compress fit|--iters") echo "__value__" ;;
     "tof-compress fit|--irf-sigma") echo "__value__" ;;
     "tof-compress fit|--irf-tau") echo "__value__" ;;
+    "tof-compress fit|--blend") echo "__value__" ;;
     "tof-compress fit|--dtype") echo "f16 f32" ;;
     "tof-compress fit|--chunk") echo "__value__" ;;
     "tof-compress fit|--layout") echo "__value__" ;;
@@ -230,12 +231,15 @@ _mlkit_values() {
     "tof-compress recon|--output") echo "__value__" ;;
     "tof-compress recon|--wall-size") echo "__value__" ;;
     "tof-compress recon|--png") echo "__value__" ;;
+    "tof-compress recon|--method") echo "fk lct bp fbp" ;;
+    "tof-compress recon|--snr") echo "__value__" ;;
     "tof-compress recon|--layout") echo "__value__" ;;
     "tof-compress recon|--delta-t") echo "__value__" ;;
     "tof-compress recon|--device") echo "auto cpu cuda" ;;
     "tof-compress eval|--ref") echo "__value__" ;;
     "tof-compress eval|--noisy") echo "__value__" ;;
     "tof-compress eval|--wall-size") echo "__value__" ;;
+    "tof-compress eval|--method") echo "fk lct bp fbp" ;;
     "tof-compress eval|-o") echo "__value__" ;;
     "tof-compress eval|--output") echo "__value__" ;;
     "tof-compress eval|--format") echo "jsonl json csv tsv table" ;;

@@ -127,3 +127,36 @@ def test_recon_refuses_a_non_square_scan(run, tmp_path):
     np.save(tmp_path / "rect.npy", np.ones((64, 4, 6), np.float32))
     r = run("recon", tmp_path / "rect.npy", "-o", tmp_path / "v.npy")
     assert r.exit_code == 65 and "square" in r.stderr and not (tmp_path / "v.npy").exists()
+
+
+def test_recon_methods(run, tmp_path):
+    assert run("synth", "-o", tmp_path / "c.h5", "--size", 8, "--bins", 64, "--delta-t", 0.04).exit_code == 0
+    vols = {}
+    for method in ("fk", "lct", "bp", "fbp"):
+        r = run("recon", tmp_path / "c.h5", "-o", tmp_path / f"{method}.npy", "--method", method)
+        assert r.exit_code == 0, r.stderr
+        vols[method] = arrays.read(tmp_path / f"{method}.npy")
+        assert vols[method].shape == (64, 8, 8) and vols[method].dtype == np.float32
+    from mlkit.tofcompress.formats import read_transient
+    from mlkit.tofcompress.recon import lct
+
+    tr = read_transient(tmp_path / "c.h5")
+    np.testing.assert_array_equal(vols["lct"], lct(tr.H, tr.delta_t, 1.0, snr=0.1))
+    r = run("recon", tmp_path / "c.h5", "-o", tmp_path / "l2.npy", "--method", "lct", "--snr", 2)
+    assert r.exit_code == 0 and np.array_equal(arrays.read(tmp_path / "l2.npy"), lct(tr.H, tr.delta_t, 1.0, snr=2.0))
+    ev = json.loads(run("eval", tmp_path / "c.h5", "--ref", tmp_path / "c.h5", "--wall-size", 1.0,
+                        "--method", "lct").stdout)
+    assert ev["recon_method"] == "lct" and 0.9 < ev["mip_ncc"] <= 1.0
+
+
+def test_recon_lct_needs_power_of_two_bins_or_pad(run, tmp_path):
+    np.save(tmp_path / "t48.npy", np.random.default_rng(0).gamma(1.0, size=(48, 4, 4)).astype(np.float32))
+    out = tmp_path / "v.npy"
+    r = run("recon", tmp_path / "t48.npy", "-o", out, "--method", "lct", "--delta-t", 0.05)
+    assert r.exit_code == 65 and "power-of-two" in r.stderr and "--pad" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+    r = run("recon", tmp_path / "t48.npy", "-o", out, "--method", "lct", "--delta-t", 0.05, "--pad")
+    assert r.exit_code == 0, r.stderr
+    assert arrays.read(out).shape == (48, 4, 4)
+    r = run("recon", tmp_path / "t48.npy", "-o", tmp_path / "w.npy", "--method", "sart")
+    assert r.exit_code == 2 and not (tmp_path / "w.npy").exists()

@@ -37,6 +37,13 @@ class Rule(StrEnum):
     strongest = "strongest"
 
 
+class Method(StrEnum):
+    fk = "fk"
+    lct = "lct"
+    bp = "bp"
+    fbp = "fbp"
+
+
 def _read(src: str, layout: str, delta_t: float, t_start: float):
     from mlkit.tofcompress.formats import read_transient
 
@@ -96,6 +103,11 @@ def fit(src: Annotated[str, typer.Argument(metavar="TRANSIENT", help=".h5 (HDF5-
         iters: Annotated[int, typer.Option(help="Levenberg-Marquardt iterations.")] = 30,
         irf_sigma: Annotated[float, typer.Option("--irf-sigma", help="Known response sigma, bins.")] = 1.0,
         irf_tau: Annotated[float, typer.Option("--irf-tau", help="Known response tail, bins.")] = 2.0,
+        irf_known: Annotated[bool, typer.Option("--irf-known", help="--irf-sigma/--irf-tau are the measured response: "
+                                                "no return is narrower (σ and tail floors).")] = False,
+        blend: Annotated[str, typer.Option(metavar="auto|W", help="Spatial coupling: each pixel is fitted to itself "
+                                           "plus its 8 neighbours, each weighted W x the similarity of its returns "
+                                           "(0 = none); auto picks W by Poisson-thinning cross-validation.")] = "auto",
         dtype: Annotated[Store, typer.Option(help="Parameter storage.")] = Store.f16,
         chunk: Annotated[int, typer.Option(help="Pixels per batch.")] = 4096,
         layout: Layout = "", delta_t: DeltaT = 0.0, t_start: TStart = float("nan"),
@@ -106,17 +118,35 @@ def fit(src: Annotated[str, typer.Argument(metavar="TRANSIENT", help=".h5 (HDF5-
     from mlkit.tofcompress.encode import encode
     from mlkit.tofcompress.fit import FitConfig
 
+    w = _blend_weight(blend)
     tr = _read(src, layout, delta_t, t_start)
     cfg = FitConfig(k_max=k_max, loss=loss.value, pool=pool, kappa=kappa, iters=iters, sigma0=irf_sigma,
-                    tau0=irf_tau)
+                    tau0=irf_tau, irf_known=irf_known).validate()
     dev = str(resolve_device(device.value))
     with _output.progress() as prog:
+        if w is None:
+            prog.add_task("choose --blend", total=None)
         task = prog.add_task("fit", total=tr.H.shape[1] * tr.H.shape[2])
-        enc = encode(tr.H, cfg, delta_t=tr.delta_t, t_start=tr.t_start, chunk=chunk, device=dev,
+        enc = encode(tr.H, cfg, delta_t=tr.delta_t, t_start=tr.t_start, blend=w, chunk=chunk, device=dev,
                      progress=lambda done, n: prog.update(task, completed=done))
     n = write_tofz(enc, output, dtype.value)
     _output.note(f"{output}: {tr.H.size * 4 / n:.1f}x smaller than float32, "
-                 f"{enc.count.mean():.2f} components per pixel")
+                 f"{enc.count.mean():.2f} components per pixel, blend {enc.meta['blend']:g}")
+
+
+def _blend_weight(text: str) -> float | None:
+    """'auto' -> None (cross-validated), else a weight in [0, 1]."""
+    from mlkit.errors import InputError
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        w = float(text)
+    except ValueError:
+        w = float("nan")
+    if not 0 <= w <= 1:
+        raise InputError("bad --blend", expected="auto or a weight in 0..1", got=text)
+    return w
 
 
 @app.command()
@@ -173,20 +203,27 @@ def recon(src: Annotated[str, typer.Argument(metavar="TOFZ|TRANSIENT", help="Con
           output: Output = "-",
           wall: Annotated[float, typer.Option("--wall-size", help="Relay wall side, metres.")] = 1.0,
           png: Annotated[str, typer.Option(metavar="FILE.png", help="Max-intensity projection picture.")] = "",
+          method: Annotated[Method, typer.Option(help="f-k migration, light-cone transform, back-projection, "
+                                                     "filtered back-projection.")] = Method.fk,
+          snr: Annotated[float, typer.Option(help="LCT only: Wiener filter signal-to-noise ratio.")] = 0.1,
+          pad: Annotated[bool, typer.Option("--pad/--no-pad", help="LCT only: zero-pad the bins to a power of "
+                                                                   "two (and crop the volume back).")] = False,
           layout: Layout = "", delta_t: DeltaT = 0.0, device: Device = DeviceName.cpu):
-    """f-k migration of a confocal NLOS capture -> volume .npy (T, N, N); voxel z at depth z·delta_t/2."""
+    """Reconstruct the hidden scene of a confocal NLOS capture -> volume .npy (T, N, N); voxel z at depth
+    z·delta_t/2. Methods: f-k migration (Lindell et al. 2019), the light-cone transform (O'Toole et al.
+    2018; needs 2^k bins or --pad), back-projection and filtered back-projection (O(T·N⁴) work)."""
     from mlkit.codecs import arrays
     from mlkit.tensors import resolve_device
-    from mlkit.tofcompress.recon import fk, mip
+    from mlkit.tofcompress.recon import mip, reconstruct
 
     cube, dt, _ = _cube_of(src, layout, delta_t)
-    vol = fk(cube, dt, wall, device=str(resolve_device(device.value)))
+    vol = reconstruct(cube, dt, wall, method.value, snr=snr, pad=pad, device=str(resolve_device(device.value)))
     if png:
         from mlkit.plots import figure
 
         with figure(dst=png) as (fig, ax):
             ax.imshow(mip(vol), cmap="gray")
-            ax.set_title("f-k reconstruction (MIP)")
+            ax.set_title(f"{method.value} reconstruction (MIP)")
     arrays.write(vol, output, fmt="npy" if output == "-" else None)
 
 
@@ -195,8 +232,10 @@ def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help=".tofz or a t
           ref: Annotated[str, typer.Option(help="Reference: a synth .h5 (its /gt/clean is used) or a clean cube.")],
           noisy: Annotated[str, typer.Option(help="The noisy input, for the deviance (default: --ref's H).")] = "",
           wall: Annotated[float, typer.Option("--wall-size", help="Relay wall side for the NCC (0 = skip).")] = 0.0,
+          method: Annotated[Method, typer.Option(help="Reconstruction for the MIP NCC and depth error (LCT "
+                                                      "zero-pads to 2^k bins).")] = Method.fk,
           output: Output = "-", format: Format = Fmt.jsonl):
-    """Ratio, relative L2, PSNR, Poisson deviance, depth MAE (LOS ground truth), f-k MIP NCC."""
+    """Ratio, relative L2, PSNR, Poisson deviance, depth MAE (LOS ground truth), reconstruction MIP NCC."""
     import os
 
     import numpy as np
@@ -232,11 +271,12 @@ def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help=".tofz or a t
         d = depth_map(read_tofz(pred))
         rec["depth_mae_m"] = float(np.nanmean(np.abs(d - reft.gt["depth"])))
     if wall > 0:
-        from mlkit.tofcompress.recon import depth_of_max, fk, mip, ncc
+        from mlkit.tofcompress.recon import depth_of_max, mip, ncc, reconstruct
 
-        vc, vp = fk(clean, dt, wall), fk(cube, dt, wall)
+        vc, vp = (reconstruct(c, dt, wall, method.value, pad=True) for c in (clean, cube))
         mc = mip(vc)
         mask = mc > 0.3 * mc.max()
+        rec["recon_method"] = method.value
         rec["mip_ncc"] = ncc(mip(vp), mc)
         rec["recon_depth_mae_bins"] = float(np.mean(np.abs(depth_of_max(vp, dt) - depth_of_max(vc, dt))[mask]) / (dt / 2))
     _output.emit([rec], format, output, title="tof-compress eval")
@@ -255,7 +295,8 @@ def info(src: Annotated[str, typer.Argument(metavar="TOFZ", help=".tofz file.")]
     enc = read_tofz(src)
     size = os.path.getsize(src)
     rec = {"path": src, "shape": list(enc.shape), "bins": enc.bins, "delta_t": enc.delta_t, "t_start": enc.t_start,
-           "k_max": enc.k_max, "loss": enc.loss, "dtype": enc.meta.get("dtype"), "bytes": size,
+           "k_max": enc.k_max, "loss": enc.loss, "dtype": enc.meta.get("dtype"), "blend": enc.meta.get("blend"),
+           "bytes": size,
            "ratio_vs_float32": enc.n_pixels * enc.bins * 4 / size,
            "components_per_pixel": float(enc.count.mean()), "empty_pixels": int((enc.count == 0).sum()),
            "components_hist": np.bincount(enc.count, minlength=enc.k_max + 1).tolist()}

@@ -1,5 +1,4 @@
-"""Benchmarks of ``tof-compress`` (work in progress: the full method-vs-baselines sweep of the issue
-is not written yet).
+"""Benchmarks of ``tof-compress``.
 
 ``speed``: the batched fitter against a per-pixel ``scipy.optimize.least_squares`` loop (TRF, the
 same model, bounds, analytic Jacobian, starting point and per-pixel time window), both on the L2
@@ -141,6 +140,7 @@ def compare(photons: float = 3000.0, ratios=(25, 50, 100), *, size: int = 32, bi
         for dt in ("f32", "f16"):
             n = len(tofz_bytes(enc, dt))
             rows.append(score(f"{name}-{dt}", rec, n, secs))
+            rows[-1]["blend"] = enc.meta["blend"]
             if name == "emg":
                 emg_ratios.append(rows[-1]["ratio"])
         if progress:
