@@ -61,14 +61,18 @@ def emg_pdf(t: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, lam: torch.T
     return _pdf_parts(t, mu, sigma, lam)[0]
 
 
-def emg_pdf_jac(t, mu, sigma, lam) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(g, ∂g/∂μ, ∂g/∂σ, ∂g/∂λ), each broadcast to the common shape."""
+def emg_pdf_jac(t, mu, sigma, lam, amp=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(g, ∂g/∂μ, ∂g/∂σ, ∂g/∂λ), each broadcast to the common shape; with ``amp`` the three
+    derivatives come multiplied by it, (g, a·∂g/∂μ, a·∂g/∂σ, a·∂g/∂λ), as a mixture's Jacobian
+    needs. Per-component factors are combined before they meet the (…, T) arrays."""
     g, e = _pdf_parts(t, mu, sigma, lam)
-    phi = e * (_INV_SQRT_2PI / sigma)
+    a = torch.ones_like(sigma) if amp is None else amp
     s2 = sigma * sigma
-    d_mu = lam * (g - phi)
-    d_sigma = lam * lam * sigma * g + lam * phi * (mu - t - lam * s2) / sigma
-    d_lam = g * (1.0 / lam + mu + lam * s2 - t) - lam * s2 * phi
+    phi_a = e * (a * _INV_SQRT_2PI / sigma)                                     # a·φ
+    ga = g * a if amp is not None else g                                        # a·g
+    d_mu = lam * (ga - phi_a)
+    d_sigma = ga * (lam * lam * sigma) + phi_a * ((mu - lam * s2) - t) * (lam / sigma)
+    d_lam = ga * ((1.0 / lam + mu + lam * s2) - t) - phi_a * (lam * s2)
     return g, d_mu, d_sigma, d_lam
 
 

@@ -91,9 +91,9 @@ def _jacobian(theta: torch.Tensor, t: torch.Tensor, K: int):
     nothing to m and their a·∂g columns vanish; their ∂/∂a column is not zero, but ``lm_fit``
     freezes their rows and columns."""
     a, mu, s, lam, b = unpack(theta, K)
-    g, dmu, ds, dlam = emg_pdf_jac(t[None, None, :], mu[..., None], s[..., None], lam[..., None])  # (P, K, T)
     A = a[..., None]
-    Jt = torch.cat([g, A * dmu, A * ds, A * dlam, torch.ones_like(g[:, :1])], dim=1)  # (P, 4K + 1, T)
+    g, adm, ads, adl = emg_pdf_jac(t[None, None, :], mu[..., None], s[..., None], lam[..., None], A)  # (P, K, T)
+    Jt = torch.cat([g, adm, ads, adl, torch.ones_like(g[:, :1])], dim=1)                # (P, 4K + 1, T)
     m = b[:, None] + (A * g).sum(1)
     return m, Jt
 
@@ -133,8 +133,8 @@ def lm_fit(y: torch.Tensor, theta: torch.Tensor, active: torch.Tensor, cfg: FitC
     inactive = torch.cat([~active] * 4 + [torch.zeros_like(active[:, :1])], dim=1)  # (P, n): never step
     lower, upper = _bounds(theta, K, T, cfg)
     for _ in range(iters or cfg.iters):
-        w = 1.0 / m.clamp_min(0.1) if cfg.loss == "poisson" else torch.ones_like(m)
-        JWt = Jt * w[:, None, :]                                                   # (P, n, T)
+        # W = 1/m for the Poisson deviance (Fisher scoring), identity for L2
+        JWt = Jt / m.clamp_min(0.1)[:, None, :] if cfg.loss == "poisson" else Jt   # (P, n, T)
         A = JWt @ Jt.transpose(1, 2)                                               # (P, n, n) = JᵀWJ
         g = (JWt @ (y - m)[..., None])[..., 0]                                     # (P, n) descent direction
         # active set: a parameter resting on a bound that the descent direction pushes through takes
