@@ -66,3 +66,43 @@ def test_bad_files(tmp_path):
         read_transient(tmp_path / "c.npy", delta_t=-1)
     with pytest.raises(InputError, match="layout"):
         read_transient(tmp_path / "c.npy", layout="TXY")
+
+
+def znlos(path, data, deltaT=0.003, t0=1.5, grid=None):
+    with h5py.File(path, "w") as f:
+        f["data"] = data
+        f["deltaT"] = np.array([deltaT])
+        f["t0"] = np.array([t0])
+        f["cameraPosition"] = np.zeros(3)
+        if grid is not None:
+            f["cameraGridPositions"] = grid
+
+
+@pytest.mark.parametrize("layout", ["c_t_b_sx_sy", "sy_sx_b_t_c", "t_b_sx_sy"])
+def test_znlos_confocal_layouts_sum_colors_and_bounces(tmp_path, layout):
+    """Every layout holds the same capture: want[t, y, x] = Σ_colors Σ_bounces."""
+    rng = np.random.default_rng(5)
+    T, B, SX, SY = 40, 6, 7, 5
+    base = rng.poisson(2.0, (3, T, B, SX, SY)).astype(np.float32)       # (colors, T, bounces, Sx, Sy)
+    want = np.zeros((T, SY, SX))
+    for t in range(T):
+        for y in range(SY):
+            for x in range(SX):
+                want[t, y, x] = base[:, t, :, x, y].sum()
+    data = {"c_t_b_sx_sy": base, "sy_sx_b_t_c": np.transpose(base, (4, 3, 2, 1, 0)),
+            "t_b_sx_sy": base.sum(0)}[layout]
+    grid = rng.normal(size=(3, SX, SY)).astype(np.float32)
+    znlos(tmp_path / "z.hdf5", data, grid=grid)
+    tr = read_transient(tmp_path / "z.hdf5")
+    np.testing.assert_allclose(tr.H, want, rtol=1e-6)
+    assert (tr.delta_t, tr.t_start) == (0.003, 1.5)
+    np.testing.assert_allclose(tr.sensor_grid_xyz[2, 4], grid[:, 4, 2])     # (y, x) -> position
+
+
+def test_znlos_exhaustive_and_unknown_layouts_are_refused(tmp_path):
+    znlos(tmp_path / "ex.hdf5", np.zeros((2, 3, 3, 16, 6, 3, 3), np.float32))
+    with pytest.raises(InputError, match="exhaustive"):
+        read_transient(tmp_path / "ex.hdf5")
+    znlos(tmp_path / "odd.hdf5", np.zeros((8, 16, 6, 16, 8), np.float32))
+    with pytest.raises(InputError, match="layout"):
+        read_transient(tmp_path / "odd.hdf5")

@@ -94,7 +94,7 @@ def synth(output: Annotated[str, typer.Option("-o", "--output", help=".h5 (HDF5-
 
 
 @app.command()
-def fit(src: Annotated[str, typer.Argument(metavar="TRANSIENT", help=".h5 (HDF5-TAL) or .npy; '-' = stdin.")],
+def fit(src: Annotated[str, typer.Argument(metavar="TRANSIENT", help=".h5 (HDF5-TAL or Z-NLOS) or .npy; '-' = stdin.")],
         output: Annotated[str, typer.Option("-o", "--output", help=".tofz to write.")],
         k_max: Annotated[int, typer.Option("--k-max", help="Most components per pixel (1-16).")] = 3,
         loss: Annotated[Loss, typer.Option(help="Poisson deviance or L2.")] = Loss.poisson,

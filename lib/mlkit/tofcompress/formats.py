@@ -6,6 +6,10 @@
   (``*_grid_xyz`` (Sx, Sy, 3), ``*_grid_normals``, ``*_grid_format`` 2 = X_Y_3, ``*_xyz`` (3,)),
   ``scene_info`` (YAML text). Confocal and single-pixel captures are read; exhaustive ones
   (T_Lx_Ly_Sx_Sy) are refused with a message. Our synthetic files add ``/gt/*`` ground truth.
+* **Z-NLOS** (the Zaragoza NLOS dataset's HDF5, as h5py reads it): ``data`` with a bounce axis,
+  confocal (colors, T, bounces, Sx, Sy), (Sy, Sx, bounces, T, colors), or (T, bounces, Sx, Sy) with
+  no color axis; colors and bounces are summed (as y-tal does); ``deltaT`` and ``t0`` in metres of
+  optical path, ``cameraGridPositions``. Exhaustive (7-D) captures are refused with a message.
 * **.npy** cubes with an explicit ``layout`` ("THW" or "HWT"); a cube whose layout cannot be told
   apart (no axis clearly the time axis) needs ``layout``.
 
@@ -102,8 +106,11 @@ def _read_tal(raw: bytes, name: str) -> Transient:
     except OSError as exc:
         raise InputError(f"{name}: unreadable HDF5", got=str(exc)[:80]) from exc
     with f:
+        if "H" not in f and "data" in f and "deltaT" in f:
+            return _read_znlos(f, name)
         if "H" not in f:
-            raise InputError(f"{name}: not an HDF5-TAL capture", expected="a dataset 'H'", got=", ".join(list(f)[:5]))
+            raise InputError(f"{name}: not an HDF5-TAL or Z-NLOS capture", expected="a dataset 'H' (or 'data' + 'deltaT')",
+                             got=", ".join(list(f)[:5]))
         H = np.asarray(f["H"])
         fmt = int(np.asarray(f["H_format"]).ravel()[0]) if "H_format" in f else (1 if H.ndim == 3 else 0)
         if fmt == 1:
@@ -124,6 +131,38 @@ def _read_tal(raw: bytes, name: str) -> Transient:
         if "t_accounts_first_and_last_bounces" in f:
             tr.extra["t_accounts_first_and_last_bounces"] = bool(np.asarray(f["t_accounts_first_and_last_bounces"]).ravel()[0])
         return tr
+
+
+def _read_znlos(f, name: str) -> Transient:
+    """A Z-NLOS confocal capture -> (T, Sy, Sx), colors and bounces summed."""
+    d = f["data"]
+    shape = tuple(d.shape)
+    if len(shape) == 7:
+        raise InputError(f"{name}: exhaustive Z-NLOS capture", expected="a confocal capture (5-D data)",
+                         got=str(shape), hint="exhaustive captures: sum or pick a laser point first")
+    a = np.asarray(d, dtype=np.float64)
+    if len(shape) == 4:                                     # (T, bounces, Sx, Sy)
+        cube = a.sum(1)
+    elif len(shape) == 5 and shape[0] <= 4 < shape[-1]:     # (colors, T, bounces, Sx, Sy)
+        cube = a.sum((0, 2))
+    elif len(shape) == 5 and shape[-1] <= 4 < shape[0]:     # (Sy, Sx, bounces, T, colors)
+        cube = np.transpose(a.sum((2, 4)), (2, 1, 0))       # -> (T, Sx, Sy)
+    else:
+        raise InputError(f"{name}: unrecognised Z-NLOS data layout",
+                         expected="(colors, T, bounces, Sx, Sy), (Sy, Sx, bounces, T, colors) or (T, bounces, Sx, Sy)",
+                         got=str(shape))
+    scalar = lambda k, dflt: float(np.asarray(f[k]).ravel()[0]) if k in f else dflt  # noqa: E731
+    cube = np.ascontiguousarray(np.swapaxes(cube, 1, 2), dtype=np.float32)          # (T, Sy, Sx)
+    grid = None
+    if "cameraGridPositions" in f:
+        g = np.asarray(f["cameraGridPositions"], dtype=np.float32)
+        if g.ndim == 3 and g.shape[0] == 3:                                          # (3, Sx, Sy)
+            g = np.moveaxis(g, 0, -1)
+        if g.ndim == 3 and g.shape[:2] == (cube.shape[2], cube.shape[1]):
+            grid = np.swapaxes(g, 0, 1)                                              # (Sy, Sx, 3)
+    tr = Transient(cube, scalar("deltaT", 1.0), scalar("t0", 0.0), True, grid, {})
+    tr.extra["source_format"] = "Z-NLOS"
+    return tr
 
 
 def write_tal(tr: Transient, dst, *, compression: int | None = None) -> int:
