@@ -11,11 +11,13 @@ Boards (paper notes §1; SRAM/flash from ST's datasheets): NUCLEO-F746ZG 320 KB 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 
 from mlkit.errors import InputError
 
-__all__ = ["BertConfig", "TINY", "MINI", "MINILM_L6", "PRESETS", "Board", "BOARDS"]
+__all__ = ["BertConfig", "TINY", "MINI", "MINILM_L6", "PRESETS", "Board", "BOARDS", "expected_shapes",
+           "param_count", "module_params"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,48 @@ class Board:
 BOARDS = {b.name: b for b in (Board("nucleo-f746zg", 320 * 1024, 1024 * 1024, 216),
                               Board("nucleo-f767zi", 512 * 1024, 2048 * 1024, 216),
                               Board("nucleo-h7a3zi-q", 1400 * 1024, 2048 * 1024, 280))}
+
+
+# ---------------------------------------------------------------------------- parameters
+def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter key of ``BertModel(cfg)`` and its shape, in module order."""
+    D, F, V = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
+    out = {"embeddings.word_embeddings.weight": (V, D),
+           "embeddings.position_embeddings.weight": (cfg.max_position_embeddings, D),
+           "embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, D),
+           "embeddings.LayerNorm.weight": (D,), "embeddings.LayerNorm.bias": (D,)}
+    for i in range(cfg.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        for n in ("query", "key", "value"):
+            out[f"{p}attention.self.{n}.weight"] = (D, D)
+            out[f"{p}attention.self.{n}.bias"] = (D,)
+        out.update({f"{p}attention.output.dense.weight": (D, D), f"{p}attention.output.dense.bias": (D,),
+                    f"{p}attention.output.LayerNorm.weight": (D,), f"{p}attention.output.LayerNorm.bias": (D,),
+                    f"{p}intermediate.dense.weight": (F, D), f"{p}intermediate.dense.bias": (F,),
+                    f"{p}output.dense.weight": (D, F), f"{p}output.dense.bias": (D,),
+                    f"{p}output.LayerNorm.weight": (D,), f"{p}output.LayerNorm.bias": (D,)})
+    out.update({"pooler.dense.weight": (D, D), "pooler.dense.bias": (D,)})
+    if cfg.num_labels:
+        out.update({"classifier.weight": (cfg.num_labels, D), "classifier.bias": (cfg.num_labels,)})
+    return out
+
+
+def param_count(cfg: BertConfig) -> int:
+    return sum(math.prod(s) for s in expected_shapes(cfg).values())
+
+
+def module_params(cfg: BertConfig) -> dict[str, int]:
+    """Parameters per top-level module: word embedding, other embeddings, each encoder layer,
+    pooler, classifier."""
+    out: dict[str, int] = {}
+    for k, s in expected_shapes(cfg).items():
+        if k == "embeddings.word_embeddings.weight":
+            group = "embeddings.word"
+        elif k.startswith("embeddings."):
+            group = "embeddings.other"
+        elif k.startswith("encoder.layer."):
+            group = "encoder.layer." + k.split(".")[2]
+        else:
+            group = k.split(".")[0]
+        out[group] = out.get(group, 0) + math.prod(s)
+    return out

@@ -25,9 +25,10 @@ from torch import nn
 
 from mlkit.errors import InputError, MissingInputError
 
-from .config import BertConfig
+from .config import BertConfig, expected_shapes, module_params, param_count
 
-__all__ = ["BertModel", "load_checkpoint", "normalise_keys", "expected_shapes", "param_count", "module_params"]
+__all__ = ["BertModel", "load_checkpoint", "normalise_keys", "expected_shapes", "param_count", "module_params",
+           "from_checkpoint", "save_checkpoint", "minilm_path"]
 
 _IGNORED_PREFIXES = ("cls.",)
 _IGNORED_KEYS = ("embeddings.position_ids", "embeddings.token_type_ids")
@@ -171,50 +172,6 @@ class BertModel(nn.Module):
 
 
 # ---------------------------------------------------------------------------- checkpoints
-def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
-    """Every parameter key of ``BertModel(cfg)`` and its shape, in module order."""
-    D, F, V = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
-    out = {"embeddings.word_embeddings.weight": (V, D),
-           "embeddings.position_embeddings.weight": (cfg.max_position_embeddings, D),
-           "embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, D),
-           "embeddings.LayerNorm.weight": (D,), "embeddings.LayerNorm.bias": (D,)}
-    for i in range(cfg.num_hidden_layers):
-        p = f"encoder.layer.{i}."
-        for n in ("query", "key", "value"):
-            out[f"{p}attention.self.{n}.weight"] = (D, D)
-            out[f"{p}attention.self.{n}.bias"] = (D,)
-        out.update({f"{p}attention.output.dense.weight": (D, D), f"{p}attention.output.dense.bias": (D,),
-                    f"{p}attention.output.LayerNorm.weight": (D,), f"{p}attention.output.LayerNorm.bias": (D,),
-                    f"{p}intermediate.dense.weight": (F, D), f"{p}intermediate.dense.bias": (F,),
-                    f"{p}output.dense.weight": (D, F), f"{p}output.dense.bias": (D,),
-                    f"{p}output.LayerNorm.weight": (D,), f"{p}output.LayerNorm.bias": (D,)})
-    out.update({"pooler.dense.weight": (D, D), "pooler.dense.bias": (D,)})
-    if cfg.num_labels:
-        out.update({"classifier.weight": (cfg.num_labels, D), "classifier.bias": (cfg.num_labels,)})
-    return out
-
-
-def param_count(cfg: BertConfig) -> int:
-    return sum(math.prod(s) for s in expected_shapes(cfg).values())
-
-
-def module_params(cfg: BertConfig) -> dict[str, int]:
-    """Parameters per top-level module: word embedding, other embeddings, each encoder layer,
-    pooler, classifier."""
-    out: dict[str, int] = {}
-    for k, s in expected_shapes(cfg).items():
-        if k == "embeddings.word_embeddings.weight":
-            group = "embeddings.word"
-        elif k.startswith("embeddings."):
-            group = "embeddings.other"
-        elif k.startswith("encoder.layer."):
-            group = "encoder.layer." + k.split(".")[2]
-        else:
-            group = k.split(".")[0]
-        out[group] = out.get(group, 0) + math.prod(s)
-    return out
-
-
 def normalise_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """HF/Google layouts -> ``BertModel`` keys: ``bert.`` prefix stripped, ``gamma/beta`` ->
     ``weight/bias``, pretraining heads (``cls.*``) and index buffers dropped."""

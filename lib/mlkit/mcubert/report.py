@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import math
 
-from .config import BOARDS, BertConfig, Board
-from .model import expected_shapes, module_params
+from .config import BOARDS, BertConfig, Board, expected_shapes, module_params, param_count
 
-__all__ = ["CODE_BYTES", "tensor_bytes", "flash_bytes", "inspect_record"]
+__all__ = ["CODE_BYTES", "tensor_bytes", "flash_bytes", "inspect_record", "summary"]
 
 CODE_BYTES = 100 * 1024
 SCALE_BYTES = 8
@@ -56,3 +55,25 @@ def inspect_record(cfg: BertConfig, *, boards: dict[str, Board] | None = None, c
         verdict[name] = v
     rec["boards"] = verdict
     return rec
+
+
+def summary(p, *, board=None) -> str:
+    """X-CUBE-AI-style text: RAM activations, flash weights (int8), MACCs; a verdict when a board
+    (``config.Board``) is given."""
+    s, cfg = p.schedule, p.schedule.cfg
+    flash = flash_bytes(cfg)
+    kib = lambda n: f"{n:,} B ({n / 1024:,.1f} KiB)"   # noqa: E731
+    dtype = {1: "int8", 2: "int16", 4: "float32"}[s.elem_bytes]
+    lines = [f"model            : BERT L{cfg.num_hidden_layers}/H{cfg.hidden_size}/A{cfg.num_attention_heads}/"
+             f"FF{cfg.intermediate_size}, seq len {s.seq_len}, batch 1, {s.label}",
+             f"RAM activations  : {kib(p.arena_bytes)} arena, {dtype}, align {p.alignment}; "
+             f"peak live {kib(p.peak_live_bytes)} at {p.peak_step}",
+             f"Flash weights    : {kib(flash)} (int8, {param_count(cfg):,} params; int32 biases, int16 "
+             "LayerNorm, per-tensor scales)",
+             f"MACCs            : {p.total_macs:,}"]
+    if board is not None:
+        ok = lambda a, lim: "fits" if a <= lim else "DOES NOT FIT"   # noqa: E731
+        lines.append(f"board            : {board.name}: RAM {p.arena_bytes / 1024:,.1f} / {board.sram / 1024:,.0f} KiB "
+                     f"{ok(p.arena_bytes, board.sram)}; flash {flash / 1024:,.1f} + {CODE_BYTES // 1024} code / "
+                     f"{board.flash / 1024:,.0f} KiB {ok(flash + CODE_BYTES, board.flash)}")
+    return "\n".join(lines)
