@@ -52,3 +52,30 @@ def test_inspect_bad_input(run, tmp_path):
 def test_boards(run):
     rows = [json.loads(line) for line in run("boards", "--format", "jsonl").stdout.splitlines()]
     assert {r["board"]: r["sram_bytes"] for r in rows}["nucleo-f746zg"] == 320 * 1024
+
+
+def test_plan_verb(run, tmp_path):
+    rec = json.loads(run("plan", "tiny", "--seq-len", 512, "--plot", tmp_path / "mem.png").stdout)
+    assert rec["schedule"] == "tiled" and rec["arena_bytes"] < 256 * 1024
+    base = json.loads(run("plan", "tiny", "--seq-len", 512, "--schedule", "baseline").stdout)
+    assert base["arena_bytes"] / rec["arena_bytes"] >= 3.5 and (tmp_path / "mem.png").stat().st_size > 1000
+    r = run("plan", "mini", "--seq-len", 256, "--target", "nucleo-f746zg", "--tile", 16)
+    assert r.exit_code == 0 and "RAM activations" in r.stderr and json.loads(r.stdout)["fits"] is True
+    fit = json.loads(run("plan", "tiny", "--seq-len", 512, "--sram", "256K").stdout)
+    assert fit["fits"] and fit["tile"] > 1                       # the largest tile that fits the budget
+    for bad in (["--tile", 0], ["--tile", 600], ["--seq-len", 513], ["--dtype", "int4"]):
+        r = run("plan", "tiny", "--seq-len", 512, *bad) if bad[0] != "--seq-len" else run("plan", "tiny", *bad)
+        assert r.exit_code == 65 and len(r.stderr.strip().splitlines()) == 1, (bad, r.stderr)
+
+
+def test_synth_train_eval_pipeline(run, tmp_path):
+    assert run("synth", "sentiment", "-o", tmp_path / "d", "--n", 600).exit_code == 0
+    lines = (tmp_path / "d" / "train.jsonl").read_text().splitlines()
+    assert len(lines) == 600 and set(json.loads(lines[0])) == {"text", "label"}
+    r = run("train", tmp_path / "d" / "train.jsonl", "-o", tmp_path / "ck", "--epochs", 1, "--max-len", 32)
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "ck" / "vocab.txt").exists() and (tmp_path / "ck" / "model.safetensors").exists()
+    ev = json.loads(run("eval", tmp_path / "ck", tmp_path / "d" / "dev.jsonl").stdout)
+    assert ev["n"] == 200 and 0.0 <= ev["accuracy"] <= 1.0
+    r = run("train", tmp_path / "d" / "train.jsonl", "-o", tmp_path / "ck2", "--task", "sst2")
+    assert r.exit_code == 65 and not (tmp_path / "ck2").exists()

@@ -6,7 +6,7 @@ import typer
 
 from .. import _output
 from .._app import MlkitTyper
-from .._options import Fmt, Format, Output
+from .._options import Device, DeviceName, Fmt, Format, Output
 
 app = MlkitTyper(help="MCUBERT (Yang et al., ICCAD 2024): fit a BERT's flash and SRAM to a microcontroller: "
                  "clustered low-rank embeddings, tiled attention/FFN schedules, int8 export.")
@@ -82,3 +82,185 @@ def boards(output: Output = "-", format: Format = Fmt.table):
 
     _output.emit(({"board": b.name, "sram_bytes": b.sram, "flash_bytes": b.flash, "mhz": b.mhz}
                   for b in BOARDS.values()), format, output, title="mcubert boards")
+
+
+@app.command()
+def synth(kind: Annotated[str, typer.Argument(metavar="KIND", help="sentiment")],
+          output: Annotated[str, typer.Option("-o", "--output", help="Folder to write: train.jsonl, dev.jsonl, "
+                                              "vocab.txt.")],
+          n: Annotated[int, typer.Option(help="Training examples (dev gets n/10, at least 200).")] = 20000,
+          vocab: Annotated[str, typer.Option(help="A BERT vocab.txt to draw words from [a generated "
+                                                  "30,522-entry vocabulary].")] = "",
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 0):
+    """Synthetic task data (JSONL with text/label) and its vocabulary."""
+    import json
+    from pathlib import Path
+
+    from mlkit.codecs._io import atomic_dir
+    from mlkit.errors import InputError
+    from mlkit.mcubert.synth import make_vocab, sentiment, write_vocab
+
+    if kind != "sentiment":
+        raise InputError("unknown synthetic task", expected="sentiment", got=kind)
+    if vocab:
+        from mlkit.mcubert.tokenizer import WordPiece
+
+        lines = WordPiece(vocab).vocab
+    else:
+        lines, _ = make_vocab()
+    train = sentiment(n, seed=seed, vocab=lines if vocab else None)
+    dev = sentiment(max(200, n // 10), seed=seed + 10_000, vocab=lines if vocab else None)
+    with atomic_dir(output) as tmp:
+        for name, rows in (("train.jsonl", train), ("dev.jsonl", dev)):
+            Path(tmp, name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_vocab(lines, Path(tmp) / "vocab.txt")
+    _output.note(f"{output}: {len(train)} train / {len(dev)} dev examples, vocabulary {len(lines)}")
+
+
+def _device(name: str) -> str:
+    from mlkit.tensors import resolve_device
+
+    return str(resolve_device(name))
+
+
+@app.command()
+def train(data: Annotated[str, typer.Argument(metavar="DATA", help="Training data: GLUE TSV or JSONL.")],
+          output: Annotated[str, typer.Option("-o", "--output", help="Checkpoint folder to write.")],
+          task: Annotated[str, typer.Option(help="sst2, cola, mrpc, qqp, qnli, rte, mnli, stsb or jsonl.")] = "jsonl",
+          init: Annotated[str, typer.Option(help="Checkpoint to fine-tune (its vocab.txt is used).")] = "",
+          config: Annotated[str, typer.Option(help="Preset for training from scratch: tiny, mini.")] = "tiny",
+          vocab: Annotated[str, typer.Option(help="vocab.txt [the --init folder's, else DATA's folder's].")] = "",
+          epochs: Annotated[int, typer.Option(help="Epochs.")] = 4,
+          lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW, warm-up 10%, linear decay).")] = 1e-3,
+          batch: Annotated[int, typer.Option(help="Batch size.")] = 64,
+          max_len: Annotated[int, typer.Option("--max-len", help="Tokens per example.")] = 64,
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+          device: Device = DeviceName.cpu):
+    """Train a BERT classifier (from a preset, or fine-tune --init) -> checkpoint folder with vocab.txt."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    import torch
+
+    from mlkit.mcubert.config import PRESETS
+    from mlkit.mcubert.data import read_examples
+    from mlkit.mcubert.model import BertModel, from_checkpoint, save_checkpoint
+    from mlkit.mcubert.tokenizer import WordPiece
+    from mlkit.mcubert.train import encode_examples, fit
+
+    ex = read_examples(data, task)
+    vpath = Path(vocab) if vocab else (Path(init) if init else Path(data).parent) / "vocab.txt"
+    tok = WordPiece(vpath)
+    classes = 1 if ex.regression else (len(ex.labels) if ex.labels else int(ex.y.max()) + 1)
+    if init:
+        model = from_checkpoint(init)
+        if model.config.num_labels != classes:
+            model.config = replace(model.config, num_labels=classes)
+            model.classifier = torch.nn.Linear(model.config.hidden_size, classes)
+    else:
+        from mlkit.errors import InputError
+
+        if config not in PRESETS:
+            raise InputError("unknown --config", expected=", ".join(PRESETS), got=config)
+        model = BertModel(replace(PRESETS[config], vocab_size=tok.vocab_size, num_labels=classes))
+    enc = encode_examples(tok, ex, max_len)
+    with _output.progress() as prog:
+        t = prog.add_task("train", total=None)
+        losses = fit(model, enc, ex.y, epochs=epochs, lr=lr, batch=batch, seed=seed, device=_device(device.value),
+                     regression=ex.regression,
+                     progress=lambda d, s, loss: prog.update(t, completed=d, total=s, description=f"loss {loss:.3f}"))
+    model.cpu()
+    save_checkpoint(model, output, {"task": task, "epochs": epochs, "final_loss": losses[-1]})
+    import shutil
+
+    shutil.copyfile(vpath, Path(output) / "vocab.txt")
+    _output.note(f"{output}: loss {' '.join(f'{v:.3f}' for v in losses)}")
+
+
+@app.command("eval")
+def eval_(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder (with vocab.txt).")],
+          data: Annotated[str, typer.Argument(metavar="DATA", help="GLUE TSV or JSONL with labels.")],
+          task: Annotated[str, typer.Option(help="sst2, cola, mrpc, qqp, qnli, rte, mnli, stsb or jsonl.")] = "jsonl",
+          max_len: Annotated[int, typer.Option("--max-len", help="Tokens per example.")] = 64,
+          device: Device = DeviceName.cpu,
+          output: Output = "-", format: Format = Fmt.jsonl):
+    """GLUE metrics of a checkpoint on labelled data."""
+    from pathlib import Path
+
+    from mlkit.mcubert.data import glue_metrics, read_examples
+    from mlkit.mcubert.model import from_checkpoint
+    from mlkit.mcubert.tokenizer import WordPiece
+    from mlkit.mcubert.train import encode_examples, predict
+
+    model = from_checkpoint(ckpt)
+    ex = read_examples(data, task)
+    pred = predict(model, encode_examples(WordPiece(Path(ckpt) / "vocab.txt"), ex, max_len), device=_device(device.value),
+                   regression=ex.regression)
+    _output.emit([{"checkpoint": ckpt, "data": data, "task": task, "n": len(ex), **glue_metrics(task, ex.y, pred)}],
+                 format, output, title="mcubert eval")
+
+
+@app.command()
+def plan(src: Ckpt,
+         seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens (batch 1).")] = 128,
+         schedule: Annotated[str, typer.Option(help="baseline or tiled.")] = "tiled",
+         tile: Annotated[str, typer.Option(metavar="N|auto", help="Query/row tile; auto searches it (smallest "
+                                           "arena, or the largest tile that fits --target/--sram).")] = "auto",
+         order: Annotated[str, typer.Option(help="head-outer or tile-outer (with --tile N); auto searches both "
+                                            "with --tile auto.")] = "head-outer",
+         dtype: Annotated[str, typer.Option(help="Activation type: int8 or f32.")] = "int8",
+         align: Annotated[int, typer.Option(help="Buffer alignment, bytes.")] = 16,
+         target: Annotated[str, typer.Option(help="Board for the verdict (see `boards`).")] = "",
+         sram: Annotated[str, typer.Option(help="Custom SRAM budget, e.g. 256K.")] = "",
+         steps: Annotated[bool, typer.Option("--steps", help="Include live bytes and MACs per step.")] = False,
+         plot: Annotated[str, typer.Option(metavar="FILE.png", help="Live memory per op: baseline and tiled.")] = "",
+         output: Output = "-", format: Format = Fmt.jsonl):
+    """The arena plan for a sequence length: per-buffer offsets, arena and peak bytes, the peak op,
+    MACs; an X-CUBE-AI style summary on stderr."""
+    from mlkit.errors import InputError
+    from mlkit.mcubert.config import Board
+    from mlkit.mcubert.report import summary
+    from mlkit.mcubert.schedule import ORDERS, baseline_schedule, search_tile, tiled_schedule
+    from mlkit.mcubert.schedule import plan as make_plan
+
+    cfg, _ = _config(src)
+    eb = {"int8": 1, "f32": 4}.get(dtype)
+    if eb is None:
+        raise InputError("unknown --dtype", expected="int8 or f32", got=dtype)
+    if schedule not in ("baseline", "tiled"):
+        raise InputError("unknown --schedule", expected="baseline or tiled", got=schedule)
+    board = None
+    if sram:
+        board = Board("custom", _bytes(sram), 1 << 62, 0)
+    elif target:
+        board = _boards(target, 0, 0)[target]
+    if schedule == "baseline":
+        sched = baseline_schedule(cfg, seq_len, elem_bytes=eb)
+    elif tile == "auto":
+        orders = ORDERS if order == "auto" else (order,)
+        choice = search_tile(cfg, seq_len, orders=orders, elem_bytes=eb, alignment=align,
+                             budget=board.sram if board else None)
+        sched = tiled_schedule(cfg, seq_len, choice.tile, choice.order, elem_bytes=eb)
+    else:
+        try:
+            t = int(tile)
+        except ValueError:
+            raise InputError("bad --tile", expected="a number or auto", got=tile) from None
+        sched = tiled_schedule(cfg, seq_len, t, order, elem_bytes=eb)
+    p = make_plan(sched, align)
+    rec = {"checkpoint": src, **p.to_dict(per_step=steps)}
+    if board is not None:
+        rec.update(board=board.name, sram=board.sram, fits=p.arena_bytes <= board.sram)
+    _output.note(summary(p, board=board if target else None))
+    if plot:
+        from mlkit.plots import figure
+
+        base = p if schedule == "baseline" else make_plan(baseline_schedule(cfg, seq_len, elem_bytes=eb), align)
+        with figure(dst=plot) as (fig, ax):
+            for q, name in [(base, "baseline")] + ([] if p is base else [(p, sched.label)]):
+                ax.plot([v / 1024 for v in q.live_bytes], label=f"{name}: arena {q.arena_bytes / 1024:.1f} KiB")
+            ax.set_xlabel("op (execution order)")
+            ax.set_ylabel("live activations (KiB)")
+            ax.set_title(f"L{cfg.num_hidden_layers}/H{cfg.hidden_size}, seq len {seq_len}, {dtype}")
+            ax.legend()
+    _output.emit([rec], format, output, title="mcubert plan")

@@ -55,11 +55,11 @@ def fit(model: BertModel, data, y: np.ndarray, *, epochs: int = 3, lr: float = 1
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
             count += len(b)
             done += 1
             if progress:
-                progress(done, steps, float(loss))
+                progress(done, steps, float(loss.detach()))
         losses.append(total / count)
     model.eval()
     return losses
