@@ -79,3 +79,34 @@ def test_synth_train_eval_pipeline(run, tmp_path):
     assert ev["n"] == 200 and 0.0 <= ev["accuracy"] <= 1.0
     r = run("train", tmp_path / "d" / "train.jsonl", "-o", tmp_path / "ck2", "--task", "sst2")
     assert r.exit_code == 65 and not (tmp_path / "ck2").exists()
+
+
+def test_simulate_verb(run, tmp_path):
+    import numpy as np
+    import torch
+
+    from mlkit.mcubert.config import BertConfig
+    from mlkit.mcubert.model import BertModel, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    save_checkpoint(BertModel(cfg), tmp_path / "ck")
+    rng = np.random.default_rng(0)
+    (tmp_path / "ids.jsonl").write_text("".join(json.dumps({"ids": rng.integers(0, 300, 40).tolist()}) + "\n"
+                                                for _ in range(3)))
+    recs = [json.loads(x) for x in run("simulate", tmp_path / "ck", "--ids", tmp_path / "ids.jsonl", "--tile", 7,
+                                       "--hidden", tmp_path / "h.npy").stdout.splitlines()]
+    assert len(recs) == 3 and all(r["identical_to_untiled"] for r in recs)
+    assert all(r["cosine_vs_float"] > 0.99 and r["arena_bytes"] < r["baseline_bytes"] for r in recs)
+    assert np.load(tmp_path / "h.npy").shape == (3, 40, 32)
+    rec = json.loads(run("simulate", tmp_path / "ck", "--ids", tmp_path / "ids.jsonl", "--dtype", "f32",
+                         "--order", "tile-outer").stdout.splitlines()[0])
+    assert rec["max_abs_vs_float"] < 1e-4 and rec["max_abs_vs_untiled"] < 1e-4
+    small = rec["planned_bytes"] - 1
+    r = run("simulate", tmp_path / "ck", "--ids", tmp_path / "ids.jsonl", "--dtype", "f32", "--order", "tile-outer",
+            "--arena", small)
+    assert r.exit_code == 65 and "arena smaller than the plan" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"ids": [1, 2, 300]}) + "\n")
+    r = run("simulate", tmp_path / "ck", "--ids", tmp_path / "bad.jsonl")
+    assert r.exit_code == 65 and "outside the table" in r.stderr

@@ -200,6 +200,35 @@ def eval_(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint f
                  format, output, title="mcubert eval")
 
 
+def _elem_bytes(dtype: str) -> int:
+    from mlkit.errors import InputError
+
+    eb = {"int8": 1, "f32": 4}.get(dtype)
+    if eb is None:
+        raise InputError("unknown --dtype", expected="int8 or f32", got=dtype)
+    return eb
+
+
+def _schedule(cfg, seq_len: int, kind: str, tile: str, order: str, eb: int, align: int, budget: int | None):
+    """A baseline or tiled schedule; ``tile`` 'auto' searches tile (and order, with order 'auto')."""
+    from mlkit.errors import InputError
+    from mlkit.mcubert.schedule import ORDERS, baseline_schedule, search_tile, tiled_schedule
+
+    if kind == "baseline":
+        return baseline_schedule(cfg, seq_len, elem_bytes=eb)
+    if kind != "tiled":
+        raise InputError("unknown --schedule", expected="baseline or tiled", got=kind)
+    if tile == "auto":
+        c = search_tile(cfg, seq_len, orders=ORDERS if order == "auto" else (order,), elem_bytes=eb,
+                        alignment=align, budget=budget)
+        return tiled_schedule(cfg, seq_len, c.tile, c.order, elem_bytes=eb)
+    try:
+        t = int(tile)
+    except ValueError:
+        raise InputError("bad --tile", expected="a number or auto", got=tile) from None
+    return tiled_schedule(cfg, seq_len, t, order, elem_bytes=eb)
+
+
 @app.command()
 def plan(src: Ckpt,
          seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens (batch 1).")] = 128,
@@ -217,36 +246,19 @@ def plan(src: Ckpt,
          output: Output = "-", format: Format = Fmt.jsonl):
     """The arena plan for a sequence length: per-buffer offsets, arena and peak bytes, the peak op,
     MACs; an X-CUBE-AI style summary on stderr."""
-    from mlkit.errors import InputError
     from mlkit.mcubert.config import Board
     from mlkit.mcubert.report import summary
-    from mlkit.mcubert.schedule import ORDERS, baseline_schedule, search_tile, tiled_schedule
+    from mlkit.mcubert.schedule import baseline_schedule
     from mlkit.mcubert.schedule import plan as make_plan
 
     cfg, _ = _config(src)
-    eb = {"int8": 1, "f32": 4}.get(dtype)
-    if eb is None:
-        raise InputError("unknown --dtype", expected="int8 or f32", got=dtype)
-    if schedule not in ("baseline", "tiled"):
-        raise InputError("unknown --schedule", expected="baseline or tiled", got=schedule)
+    eb = _elem_bytes(dtype)
     board = None
     if sram:
         board = Board("custom", _bytes(sram), 1 << 62, 0)
     elif target:
         board = _boards(target, 0, 0)[target]
-    if schedule == "baseline":
-        sched = baseline_schedule(cfg, seq_len, elem_bytes=eb)
-    elif tile == "auto":
-        orders = ORDERS if order == "auto" else (order,)
-        choice = search_tile(cfg, seq_len, orders=orders, elem_bytes=eb, alignment=align,
-                             budget=board.sram if board else None)
-        sched = tiled_schedule(cfg, seq_len, choice.tile, choice.order, elem_bytes=eb)
-    else:
-        try:
-            t = int(tile)
-        except ValueError:
-            raise InputError("bad --tile", expected="a number or auto", got=tile) from None
-        sched = tiled_schedule(cfg, seq_len, t, order, elem_bytes=eb)
+    sched = _schedule(cfg, seq_len, schedule, tile, order, eb, align, board.sram if board else None)
     p = make_plan(sched, align)
     rec = {"checkpoint": src, **p.to_dict(per_step=steps)}
     if board is not None:
@@ -264,3 +276,75 @@ def plan(src: Ckpt,
             ax.set_title(f"L{cfg.num_hidden_layers}/H{cfg.hidden_size}, seq len {seq_len}, {dtype}")
             ax.legend()
     _output.emit([rec], format, output, title="mcubert plan")
+
+
+@app.command()
+def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder or weights file.")],
+             ids: Annotated[str, typer.Option(help='JSONL of {"ids": [...]} sequences (\'-\' = stdin).')] = "-",
+             schedule: Annotated[str, typer.Option(help="baseline or tiled.")] = "tiled",
+             tile: Annotated[str, typer.Option(metavar="N|auto", help="Query/row tile.")] = "16",
+             order: Annotated[str, typer.Option(help="head-outer or tile-outer.")] = "head-outer",
+             dtype: Annotated[str, typer.Option(help="int8 (integer arithmetic) or f32.")] = "int8",
+             align: Annotated[int, typer.Option(help="Buffer alignment, bytes.")] = 16,
+             arena: Annotated[int, typer.Option(help="Arena bytes to run in [the plan's]; fewer is refused.")] = 0,
+             check: Annotated[bool, typer.Option("--check-against-untiled/--no-check",
+                                                 help="Also run the baseline schedule and compare.")] = True,
+             hidden: Annotated[str, typer.Option(metavar="FILE.npy", help="Write the last hidden states "
+                                                 "(N x L x D).")] = "",
+             output: Output = "-", format: Format = Fmt.jsonl):
+    """Run the planned schedule inside one arena of exactly the planned size (int8 or float32) and
+    compare it with the untiled schedule and the float model. One record per sequence."""
+    import json
+    import time
+
+    import numpy as np
+    import torch
+
+    from mlkit.codecs._io import display_name, read_bytes
+    from mlkit.errors import InputError
+    from mlkit.mcubert.model import from_checkpoint
+    from mlkit.mcubert.schedule import plan as make_plan
+    from mlkit.mcubert.simulate import calibrate
+    from mlkit.mcubert.simulate import simulate as run
+
+    model = from_checkpoint(ckpt)
+    cfg, sd = model.config, model.state_dict()
+    seqs = []
+    for i, line in enumerate(read_bytes(ids).decode().splitlines(), 1):
+        if line.strip():
+            try:
+                seqs.append(np.asarray(json.loads(line)["ids"], np.int64))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise InputError(f"{display_name(ids)}:{i}: bad sequence", expected='{"ids": [...]}',
+                                 got=str(exc)[:60]) from exc
+    if not seqs:
+        raise InputError(f"{display_name(ids)}: no sequences")
+    eb = _elem_bytes(dtype)
+    quant = calibrate(sd, cfg, seqs) if eb == 1 else None
+    recs, states = [], []
+    for k, seq in enumerate(seqs):
+        if seq.ndim != 1 or not 1 <= len(seq) <= cfg.max_position_embeddings:
+            raise InputError(f"sequence {k}: bad length", expected=f"1..{cfg.max_position_embeddings} ids",
+                             got=str(seq.shape))
+        p = make_plan(_schedule(cfg, len(seq), schedule, tile, order, eb, align, None), align)
+        t0 = time.perf_counter()
+        out = run(p, sd, seq, quant=quant, arena_bytes=arena or None)
+        secs = time.perf_counter() - t0
+        with torch.no_grad():
+            ref = model(torch.from_numpy(seq)[None])[0][0].numpy()
+        cos = float((out * ref).sum() / (np.linalg.norm(out) * np.linalg.norm(ref)))
+        rec = {"sequence": k, "seq_len": len(seq), "schedule": p.schedule.label, "dtype": dtype,
+               "arena_bytes": arena or p.arena_bytes, "planned_bytes": p.arena_bytes, "seconds": secs,
+               "max_abs_vs_float": float(np.abs(out - ref).max()), "cosine_vs_float": cos}
+        if check and schedule != "baseline":
+            bp = make_plan(_schedule(cfg, len(seq), "baseline", "auto", order, eb, align, None), align)
+            base = run(bp, sd, seq, quant=quant)
+            rec.update(baseline_bytes=bp.arena_bytes, identical_to_untiled=bool(np.array_equal(out, base)),
+                       max_abs_vs_untiled=float(np.abs(out - base).max()))
+        recs.append(rec)
+        states.append(out)
+    if hidden:
+        from mlkit.codecs import arrays
+
+        arrays.write(np.stack(states) if len({len(s) for s in seqs}) == 1 else np.concatenate(states), hidden)
+    _output.emit(recs, format, output, title="mcubert simulate")
