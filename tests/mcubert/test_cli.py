@@ -110,3 +110,49 @@ def test_simulate_verb(run, tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"ids": [1, 2, 300]}) + "\n")
     r = run("simulate", tmp_path / "ck", "--ids", tmp_path / "bad.jsonl")
     assert r.exit_code == 65 and "outside the table" in r.stderr
+
+
+def test_compress_verb_keeps_the_model_up_to_the_remap(run, tmp_path):
+    """The compressed model on remapped ids equals the original model with the reconstructed table
+    on the original ids; the factors load back; parameters shrink as reported."""
+    import numpy as np
+    import torch
+
+    from mlkit.mcubert.config import BertConfig, param_count
+    from mlkit.mcubert.embedding import global_svd
+    from mlkit.mcubert.model import BertModel, from_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=400, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=32)
+    model = BertModel(cfg)
+    words = [f"w{i}" for i in range(400)]
+    save_checkpoint(model, tmp_path / "ck", extra_files={"vocab.txt": ("\n".join(words) + "\n").encode()})
+    for method in ("cluster-svd", "svd", "random", "groupreduce"):
+        r = run("compress", tmp_path / "ck", "-o", tmp_path / method, "--method", method, "--ratio", 4,
+                "--clusters", 4)
+        assert r.exit_code == 0, r.stderr
+        rec = json.loads(r.stdout)
+        small = from_checkpoint(tmp_path / method)
+        assert param_count(small.config) == rec["params"][1] < rec["params"][0]
+        assert rec["embedding_params"][1] <= 400 * 32 / 4
+        new_words = (tmp_path / method / "vocab.txt").read_text().splitlines()
+        perm = np.array([words.index(w) for w in new_words])             # new id -> old id
+        ids_new = torch.tensor([[0, 5, 77, 399, 123]])
+        ids_old = torch.from_numpy(perm)[ids_new]
+        dense = BertModel(cfg)
+        dense.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            recon = torch.zeros(400, 32)
+            recon[torch.from_numpy(perm)] = small.embeddings.word_embeddings(torch.arange(400)[None])[0]
+            dense.embeddings.word_embeddings.weight.copy_(recon)
+            a, b = small(ids_new)[0], dense(ids_old)[0]
+        assert torch.allclose(a, b, atol=1e-5), (method, (a - b).abs().max())
+    svd = json.loads(run("compress", tmp_path / "ck", "-o", tmp_path / "s2", "--method", "svd", "--ratio", 4).stdout)
+    E = model.state_dict()["embeddings.word_embeddings.weight"].double().numpy()
+    want = global_svd(E, 400 * 32 / 4)
+    assert abs(svd["relative_error"] - np.linalg.norm(want.reconstruct() - E) / np.linalg.norm(E)) < 1e-9
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "bad", "--ratio", 0.5)
+    assert r.exit_code == 65 and not (tmp_path / "bad").exists()
+    r = run("compress", tmp_path / "cluster-svd", "-o", tmp_path / "bad")
+    assert r.exit_code == 65 and "already compressed" in r.stderr

@@ -170,10 +170,8 @@ def train(data: Annotated[str, typer.Argument(metavar="DATA", help="Training dat
                      regression=ex.regression,
                      progress=lambda d, s, loss: prog.update(t, completed=d, total=s, description=f"loss {loss:.3f}"))
     model.cpu()
-    save_checkpoint(model, output, {"task": task, "epochs": epochs, "final_loss": losses[-1]})
-    import shutil
-
-    shutil.copyfile(vpath, Path(output) / "vocab.txt")
+    save_checkpoint(model, output, {"task": task, "epochs": epochs, "final_loss": losses[-1]},
+                    {"vocab.txt": vpath.read_bytes()})
     _output.note(f"{output}: loss {' '.join(f'{v:.3f}' for v in losses)}")
 
 
@@ -348,3 +346,39 @@ def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
 
         arrays.write(np.stack(states) if len({len(s) for s in seqs}) == 1 else np.concatenate(states), hidden)
     _output.emit(recs, format, output, title="mcubert simulate")
+
+
+@app.command()
+def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder with vocab.txt.")],
+             output: Annotated[str, typer.Option("-o", "--output", help="Compressed checkpoint folder (with the "
+                                                 "remapped vocab.txt).")],
+             method: Annotated[str, typer.Option(help="svd, cluster-svd, random (control) or groupreduce.")] = "cluster-svd",
+             ratio: Annotated[float, typer.Option(help="Embedding compression ratio (parameters).")] = 12.0,
+             clusters: Annotated[int, typer.Option(help="Clusters (cluster-svd, random, groupreduce).")] = 16,
+             seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+             report: Annotated[str, typer.Option(help="Where the report goes ('-' = stdout).")] = "-",
+             format: Format = Fmt.jsonl):
+    """Replace the word embedding by a clustered low-rank table; remap the vocabulary so clusters
+    are contiguous; print the report (ranks, parameters, error, int8 bytes)."""
+    from pathlib import Path
+
+    from mlkit.errors import MissingInputError
+    from mlkit.mcubert.compress import compress_embedding
+    from mlkit.mcubert.model import BertModel, load_checkpoint, save_checkpoint
+
+    vocab = Path(ckpt) / "vocab.txt"
+    if not vocab.is_file():
+        raise MissingInputError(f"{vocab}: the checkpoint folder has no vocab.txt", hint="it is remapped too")
+    cfg, sd = load_checkpoint(ckpt)
+    new_cfg, new_sd, perm, rec = compress_embedding(cfg, sd, method=method, ratio=ratio, clusters=clusters, seed=seed)
+    words = vocab.read_text(encoding="utf-8").splitlines()
+    if len(words) != cfg.vocab_size:
+        from mlkit.errors import InputError
+
+        raise InputError(f"{vocab}: vocabulary size differs from the model's", expected=str(cfg.vocab_size),
+                         got=str(len(words)))
+    model = BertModel(new_cfg)
+    model.load_state_dict(new_sd, strict=True)
+    remapped = ("\n".join(words[i] for i in perm) + "\n").encode()
+    save_checkpoint(model, output, {"compressed_from": ckpt, "method": method}, {"vocab.txt": remapped})
+    _output.emit([{"checkpoint": ckpt, "output": output, **rec}], format, report, title="mcubert compress")

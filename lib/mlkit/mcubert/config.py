@@ -32,6 +32,9 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
     hidden_act: str = "gelu"
     num_labels: int = 0           # 0 = no classifier head
+    # clustered low-rank word embedding: (tokens, rank) per cluster, the vocabulary remapped so that
+    # cluster c holds the ids after the previous clusters' (``embedding.py``); () = a dense table
+    embedding_factors: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self):
         for f in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -41,6 +44,12 @@ class BertConfig:
         if self.hidden_size % self.num_attention_heads:
             raise InputError("bad BERT config: hidden size not divisible by the number of heads",
                              got=f"hidden {self.hidden_size}, heads {self.num_attention_heads}")
+        object.__setattr__(self, "embedding_factors", tuple((int(n), int(r)) for n, r in self.embedding_factors))
+        if self.embedding_factors and (sum(n for n, _ in self.embedding_factors) != self.vocab_size
+                                       or min(min(n, r) for n, r in self.embedding_factors) < 0):
+            raise InputError("bad BERT config: embedding factors must cover the vocabulary",
+                             expected=f"cluster sizes summing to {self.vocab_size}, ranks >= 0",
+                             got=str(self.embedding_factors[:4]))
         if self.hidden_act not in ("gelu", "gelu_new", "relu"):
             raise InputError("unsupported hidden_act", expected="gelu, gelu_new or relu", got=self.hidden_act)
 
@@ -87,8 +96,14 @@ BOARDS = {b.name: b for b in (Board("nucleo-f746zg", 320 * 1024, 1024 * 1024, 21
 def expected_shapes(cfg: BertConfig) -> dict[str, tuple[int, ...]]:
     """Every parameter key of ``BertModel(cfg)`` and its shape, in module order."""
     D, F, V = cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size
-    out = {"embeddings.word_embeddings.weight": (V, D),
-           "embeddings.position_embeddings.weight": (cfg.max_position_embeddings, D),
+    if cfg.embedding_factors:
+        out = {}
+        for c, (n, r) in enumerate(cfg.embedding_factors):
+            out[f"embeddings.word_embeddings.tables.{c}"] = (n, r)
+            out[f"embeddings.word_embeddings.projections.{c}"] = (r, D)
+    else:
+        out = {"embeddings.word_embeddings.weight": (V, D)}
+    out |= {"embeddings.position_embeddings.weight": (cfg.max_position_embeddings, D),
            "embeddings.token_type_embeddings.weight": (cfg.type_vocab_size, D),
            "embeddings.LayerNorm.weight": (D,), "embeddings.LayerNorm.bias": (D,)}
     for i in range(cfg.num_hidden_layers):
@@ -116,7 +131,7 @@ def module_params(cfg: BertConfig) -> dict[str, int]:
     pooler, classifier."""
     out: dict[str, int] = {}
     for k, s in expected_shapes(cfg).items():
-        if k == "embeddings.word_embeddings.weight":
+        if k.startswith("embeddings.word_embeddings."):
             group = "embeddings.word"
         elif k.startswith("embeddings."):
             group = "embeddings.other"

@@ -34,10 +34,34 @@ _IGNORED_PREFIXES = ("cls.",)
 _IGNORED_KEYS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
+class FactorizedEmbedding(nn.Module):
+    """Clustered low-rank word embedding over a remapped vocabulary: cluster c holds the ids
+    offsets[c]:offsets[c+1], and token t of it is ``tables[c][t − offsets[c]] @ projections[c]``
+    (paper notes §1a). A rank-0 cluster embeds to zero vectors."""
+
+    def __init__(self, factors, dim: int):
+        super().__init__()
+        sizes = [n for n, _ in factors]
+        self.tables = nn.ParameterList(nn.Parameter(torch.zeros(n, r)) for n, r in factors)
+        self.projections = nn.ParameterList(nn.Parameter(torch.zeros(r, dim)) for _, r in factors)
+        self.register_buffer("offsets", torch.tensor([0, *torch.tensor(sizes).cumsum(0).tolist()]), persistent=False)
+        self.dim = dim
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        cluster = torch.searchsorted(self.offsets, ids, right=True) - 1
+        out = torch.zeros((*ids.shape, self.dim), dtype=self.projections[0].dtype, device=ids.device)
+        for c, (T, P) in enumerate(zip(self.tables, self.projections, strict=True)):
+            at = cluster == c
+            if P.shape[0] and at.any():
+                out[at] = T[ids[at] - self.offsets[c]] @ P
+        return out
+
+
 class BertEmbeddings(nn.Module):
     def __init__(self, cfg: BertConfig):
         super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        self.word_embeddings = (FactorizedEmbedding(cfg.embedding_factors, cfg.hidden_size) if cfg.embedding_factors
+                                else nn.Embedding(cfg.vocab_size, cfg.hidden_size))
         self.position_embeddings = nn.Embedding(cfg.max_position_embeddings, cfg.hidden_size)
         self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
         self.LayerNorm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
@@ -262,9 +286,10 @@ def minilm_path() -> Path | None:
     return None
 
 
-def save_checkpoint(model: BertModel, dst: str | Path, metadata: dict | None = None) -> None:
-    """A directory with ``config.json`` and ``model.safetensors``, replaced as a whole only when
-    both are written (``atomic_dir``)."""
+def save_checkpoint(model: BertModel, dst: str | Path, metadata: dict | None = None,
+                    extra_files: dict[str, bytes] | None = None) -> None:
+    """A directory with ``config.json``, ``model.safetensors`` and ``extra_files`` (e.g. the
+    vocab.txt), replaced as a whole only when all are written (``atomic_dir``)."""
     from safetensors.torch import save_file
 
     from mlkit.codecs._io import atomic_dir
@@ -273,3 +298,5 @@ def save_checkpoint(model: BertModel, dst: str | Path, metadata: dict | None = N
     with atomic_dir(dst) as tmp:
         save_file(sd, str(tmp / "model.safetensors"), metadata={k: str(v) for k, v in (metadata or {}).items()})
         (tmp / "config.json").write_text(json.dumps(model.config.to_dict(), indent=1))
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
