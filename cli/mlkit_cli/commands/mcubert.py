@@ -148,6 +148,7 @@ def train(data: Annotated[str, typer.Argument(metavar="DATA", help="Training dat
     from mlkit.mcubert.tokenizer import WordPiece
     from mlkit.mcubert.train import encode_examples, fit
 
+    torch.manual_seed(seed)                 # the initial weights too: the same --seed, the same model
     ex = read_examples(data, task)
     vpath = Path(vocab) if vocab else (Path(init) if init else Path(data).parent) / "vocab.txt"
     tok = WordPiece(vpath)
