@@ -10,47 +10,19 @@ Check 6: arena bytes of the baseline and tiled schedules (tools/mcubert_memory_t
 whole table)."""
 
 import json
-import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers.bert_reference import numpy_bert  # noqa: E402  (the tests' independent reference)
+
 
 def emit(**rec):
     print(json.dumps(rec), flush=True)
-
-
-def numpy_forward(sd, cfg, ids):
-    """Float64 BERT from the definition (post-LN, erf GELU)."""
-    W = {k: v.double().numpy() for k, v in sd.items()}
-    erf = np.vectorize(math.erf)
-
-    def ln(x, p):
-        mu = x.mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(((x - mu) ** 2).mean(-1, keepdims=True) + cfg.layer_norm_eps) * W[p + ".weight"] \
-            + W[p + ".bias"]
-
-    def lin(x, p):
-        return x @ W[p + ".weight"].T + W[p + ".bias"]
-
-    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.position_embeddings.weight"][:len(ids)] \
-        + W["embeddings.token_type_embeddings.weight"][0]
-    x = ln(x, "embeddings.LayerNorm")
-    dh = cfg.head_dim
-    for i in range(cfg.num_hidden_layers):
-        p = f"encoder.layer.{i}."
-        q, k, v = (lin(x, p + f"attention.self.{n}") for n in ("query", "key", "value"))
-        ctx = np.zeros_like(x)
-        for h in range(cfg.num_attention_heads):
-            c = slice(h * dh, (h + 1) * dh)
-            s = q[:, c] @ k[:, c].T / math.sqrt(dh)
-            e = np.exp(s - s.max(1, keepdims=True))
-            ctx[:, c] = e / e.sum(1, keepdims=True) @ v[:, c]
-        x = ln(x + lin(ctx, p + "attention.output.dense"), p + "attention.output.LayerNorm")
-        f = lin(x, p + "intermediate.dense")
-        x = ln(x + lin(0.5 * f * (1 + erf(f / math.sqrt(2))), p + "output.dense"), p + "output.LayerNorm")
-    return x
 
 
 def check5(minilm):
@@ -114,7 +86,7 @@ def main():
             with torch.no_grad():
                 seq = model(torch.from_numpy(ids)[None])[0][0].double().numpy()
             secs = time.perf_counter() - t0
-            emit(check=2, seq_len=L, max_abs_diff=float(np.abs(seq - numpy_forward(sd, cfg, ids)).max()), seconds=secs)
+            emit(check=2, seq_len=L, max_abs_diff=float(np.abs(seq - numpy_bert(sd, cfg, ids)[0]).max()), seconds=secs)
     check5(path)
     for name, cfg in (("tiny", TINY), ("mini", MINI)):
         for L in (64, 128, 256, 512):

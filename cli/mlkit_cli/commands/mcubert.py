@@ -293,13 +293,13 @@ def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
              output: Output = "-", format: Format = Fmt.jsonl):
     """Run the planned schedule inside one arena of exactly the planned size (int8 or float32) and
     compare it with the untiled schedule and the float model. One record per sequence."""
-    import json
     import time
 
     import numpy as np
     import torch
 
-    from mlkit.codecs._io import display_name, read_bytes
+    from mlkit.codecs import tables
+    from mlkit.codecs._io import display_name
     from mlkit.errors import InputError
     from mlkit.mcubert.model import from_checkpoint
     from mlkit.mcubert.schedule import plan as make_plan
@@ -309,13 +309,12 @@ def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     model = from_checkpoint(ckpt)
     cfg, sd = model.config, model.state_dict()
     seqs = []
-    for i, line in enumerate(read_bytes(ids).decode().splitlines(), 1):
-        if line.strip():
-            try:
-                seqs.append(np.asarray(json.loads(line)["ids"], np.int64))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"{display_name(ids)}:{i}: bad sequence", expected='{"ids": [...]}',
-                                 got=str(exc)[:60]) from exc
+    for i, rec in enumerate(tables.iter_read(ids, fmt="jsonl"), 1):
+        try:
+            seqs.append(np.asarray(rec["ids"], np.int64))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{display_name(ids)}: record {i} is not a sequence", expected='{"ids": [...]}',
+                             got=str(exc)[:60]) from exc
     if not seqs:
         raise InputError(f"{display_name(ids)}: no sequences")
     eb = _elem_bytes(dtype)
@@ -371,13 +370,13 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     if not vocab.is_file():
         raise MissingInputError(f"{vocab}: the checkpoint folder has no vocab.txt", hint="it is remapped too")
     cfg, sd = load_checkpoint(ckpt)
-    new_cfg, new_sd, perm, rec = compress_embedding(cfg, sd, method=method, ratio=ratio, clusters=clusters, seed=seed)
     words = vocab.read_text(encoding="utf-8").splitlines()
     if len(words) != cfg.vocab_size:
         from mlkit.errors import InputError
 
         raise InputError(f"{vocab}: vocabulary size differs from the model's", expected=str(cfg.vocab_size),
                          got=str(len(words)))
+    new_cfg, new_sd, perm, rec = compress_embedding(cfg, sd, method=method, ratio=ratio, clusters=clusters, seed=seed)
     model = BertModel(new_cfg)
     model.load_state_dict(new_sd, strict=True)
     remapped = ("\n".join(words[i] for i in perm) + "\n").encode()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,20 +57,17 @@ class Examples:
 def read_examples(src: str, task: str = "jsonl") -> Examples:
     """GLUE TSV of ``task`` or JSONL (``task`` = jsonl). Bad rows: InputError naming the line."""
     name = display_name(src)
-    text = read_bytes(src).decode("utf-8", errors="replace")
     if task == "jsonl":
+        from mlkit.codecs import tables
+
         a, b, y = [], [], []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                a.append(str(rec["text"]))
-                b.append(None if rec.get("text_b") is None else str(rec["text_b"]))
-                y.append(rec["label"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InputError(f"{name}:{i}: bad JSONL example", expected='{"text": ..., "label": ...}',
-                                 got=str(exc)[:60]) from exc
+        for i, rec in enumerate(tables.iter_read(src, fmt="jsonl"), 1):
+            if "text" not in rec or "label" not in rec:
+                raise InputError(f"{name}: record {i} is not an example", expected='{"text": ..., "label": ...}',
+                                 got=", ".join(list(rec)[:4]))
+            a.append(str(rec["text"]))
+            b.append(None if rec.get("text_b") is None else str(rec["text_b"]))
+            y.append(rec["label"])
         if not a:
             raise InputError(f"{name}: no examples")
         pairs = [v is not None for v in b]
@@ -83,6 +79,7 @@ def read_examples(src: str, task: str = "jsonl") -> Examples:
     if task not in TASKS:
         raise InputError("unknown task", expected=", ".join([*TASKS, "jsonl"]), got=task)
     t = TASKS[task]
+    text = read_bytes(src).decode("utf-8", errors="replace")
     rows = list(csv.reader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE))
     rows = rows[1:] if t.header else rows
     a, b, y = [], [], []
