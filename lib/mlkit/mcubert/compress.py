@@ -4,8 +4,14 @@ contiguous (the new ``vocab.txt`` goes with the checkpoint), everything else kep
 
 Methods: ``svd`` (global truncated SVD: one cluster), ``cluster-svd`` (k-means clusters of the
 rows, per-cluster SVD, greedy ranks), ``random`` (random clusters: the control),
-``groupreduce`` (frequency groups, frequency-weighted; token frequencies from ``freq``, else a
-Zipf proxy over the vocabulary order). The two-stage NAS of the paper is not built yet.
+``groupreduce`` (frequency groups, frequency-weighted; token frequencies from ``freq``, else
+uniform), ``nas`` (the paper's two-stage search, ``nas.py``: with a ``task`` its losses include
+the frozen model's cross-entropy on the task data; token counts ``freq`` weight its
+reconstruction term and set its per-cluster thresholds).
+
+Budgets: ``ratio`` (embedding parameters V·D / ratio) or ``budget_bytes`` (int8 bytes of the
+compressed table, ``ClusteredLowRank.int8_bytes``). Every method stays within the same budget,
+so results at one budget are compared at equal bytes.
 """
 
 from __future__ import annotations
@@ -15,36 +21,54 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from mlkit.errors import InputError
+from mlkit.errors import CheckFailed, InputError
 
 from . import embedding as E
+from . import nas
 from .config import BertConfig, param_count
 
 __all__ = ["METHODS", "compress_embedding"]
 
-METHODS = ("svd", "cluster-svd", "random", "groupreduce")
+METHODS = ("svd", "cluster-svd", "random", "groupreduce", "nas")
 
 
-def compress_embedding(cfg: BertConfig, sd: dict, *, method: str = "cluster-svd", ratio: float = 12.0,
-                       clusters: int = 16, seed: int = 0, freq: np.ndarray | None = None):
+def compress_embedding(cfg: BertConfig, sd: dict, *, method: str = "cluster-svd", ratio: float | None = 12.0,
+                       budget_bytes: int | None = None, clusters: int = 16, seed: int = 0,
+                       freq: np.ndarray | None = None, task=None, nas_options: dict | None = None,
+                       progress=None):
     """(new config, new state dict, perm new_id -> old_id, report dict)."""
     if method not in METHODS:
         raise InputError("unknown compression method", expected=", ".join(METHODS), got=method)
-    if not ratio > 1:
+    if budget_bytes is None and (ratio is None or not ratio > 1):
         raise InputError("--ratio must be > 1", got=str(ratio))
     if cfg.embedding_factors:
         raise InputError("the embedding is already compressed", hint="compress the dense checkpoint")
     table = sd["embeddings.word_embeddings.weight"].double().numpy()
     V, D = table.shape
-    budget = V * D / ratio
+    C = 1 if method == "svd" else clusters
+    overhead = E.OFFSET_BYTES * (C + 1) + E.RANK_BYTES * C + 2 * E.SCALE_BYTES * C
+    if budget_bytes is None:
+        budget = V * D / ratio
+        budget_bytes = int(budget + overhead)
+    else:
+        budget = budget_bytes - overhead
+        floor = nas.table_bytes_floor(np.full(C, V // C) + (np.arange(C) < V % C), D)
+        if budget < V + D or budget_bytes < floor:
+            raise CheckFailed("the embedding budget is below the rank floor",
+                              expected=f">= {max(floor, V + D + overhead)} bytes for the table",
+                              got=f"{int(budget_bytes)} bytes")
+    w = None if freq is None else np.asarray(freq, np.float64)
     if method == "svd":
         f = E.global_svd(table, budget)
     elif method == "cluster-svd":
         f = E.cluster_svd(table, E.kmeans_clusters(table, clusters, seed), budget)
     elif method == "random":
         f = E.cluster_svd(table, E.random_clusters(V, clusters, seed), budget)
+    elif method == "groupreduce":
+        f = E.groupreduce(table, w, clusters, budget)
     else:
-        f = E.groupreduce(table, freq, clusters, budget)
+        f = nas.search(table, clusters, budget_bytes, freq=w, weights=w, task=task, seed=seed, progress=progress,
+                       **(nas_options or {})).table
     rm = f.remap()
     t = rm.table
     new_cfg = replace(cfg, embedding_factors=tuple((int(n), int(r)) for n, r in zip(t.sizes, t.ranks, strict=True)))
@@ -56,6 +80,6 @@ def compress_embedding(cfg: BertConfig, sd: dict, *, method: str = "cluster-svd"
     before, after = param_count(cfg), param_count(new_cfg)
     report = {"method": method, "target_ratio": ratio, "clusters": int(t.n_clusters), "ranks": t.ranks.tolist(),
               "embedding_params": [V * D, f.params()], "embedding_ratio": V * D / max(f.params(), 1),
-              "embedding_int8_bytes": f.int8_bytes(), "relative_error": E.relative_error(table, f.reconstruct()),
+              "embedding_int8_bytes": f.int8_bytes(), "budget_int8_bytes": int(budget_bytes), "relative_error": E.relative_error(table, f.reconstruct()),
               "params": [before, after], "total_ratio": before / after}
     return new_cfg, new_sd, rm.perm, report

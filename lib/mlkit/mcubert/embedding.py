@@ -39,7 +39,7 @@ from mlkit.errors import InputError
 from mlkit.tensors import check_finite
 
 __all__ = ["ClusteredLowRank", "Factorized", "Remapped", "relative_error", "allocate_ranks",
-           "cluster_spectra", "global_svd", "cluster_svd", "kmeans_clusters", "random_clusters",
+           "cluster_spectra", "global_svd", "cluster_svd", "kmeans_clusters", "subspace_clusters", "random_clusters",
            "zipf_frequencies", "refine_clusters", "groupreduce"]
 
 SCALE_BYTES = 4    # one float32 scale per int8 tensor
@@ -376,6 +376,46 @@ def kmeans_clusters(E, C: int, seed: int = 0, *, normalize: bool = False, iters:
     fit = X if sample is None or sample >= len(X) else X[rng.choice(len(X), sample, replace=False)]
     centroids, _ = kmeans2(fit, C, iter=iters, minit="++", seed=rng)
     return vq(X, centroids, check_finite=False)[0].astype(np.int64)
+
+
+def subspace_clusters(E, C: int, seed: int = 0, *, k: int = 10, block: int = 2048) -> np.ndarray:
+    """(V,) labels from spectral clustering of the |cosine| k-nearest-neighbour graph of the rows.
+
+    [R] A warm start for stage 1 that sees subspaces: rows of one low-rank cluster point in many
+    directions (k-means on rows or unit rows splits them), but each has near neighbours, up to
+    sign, inside its own subspace. Symmetrised kNN affinity, normalised adjacency
+    D^-1/2 A D^-1/2, its top C eigenvectors (unit rows), then k-means. O(V²·D) time in blocks
+    of ``block`` rows, O(V·k) memory."""
+    from scipy.cluster.vq import kmeans2
+    from scipy.sparse import csr_matrix, diags
+    from scipy.sparse.linalg import eigsh
+
+    E = _check_table(E)
+    V = len(E)
+    if not 1 <= C <= V:
+        raise InputError("number of clusters out of range", expected=f"1..{V}", got=str(C))
+    k = min(k, V - 1)
+    if C == 1 or k < 1:
+        return np.zeros(V, np.int64)
+    X = E / np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-12)
+    rows, cols, vals = [], [], []
+    for s in range(0, V, block):
+        S = np.abs(X[s:s + block] @ X.T)
+        n = len(S)
+        S[np.arange(n), np.arange(s, s + n)] = -1.0
+        nn = np.argpartition(-S, k, axis=1)[:, :k]
+        rows.append(np.repeat(np.arange(s, s + n), k))
+        cols.append(nn.ravel())
+        vals.append(np.take_along_axis(S, nn, 1).ravel())
+    A = csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(V, V))
+    A = A.maximum(A.T)
+    d = np.asarray(A.sum(1)).ravel()
+    Dh = diags(1.0 / np.sqrt(np.maximum(d, 1e-12)))
+    v0 = np.random.default_rng(seed).standard_normal(V)
+    _, U = eigsh(Dh @ A @ Dh, k=C, which="LA", v0=v0)
+    U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-12)
+    _, labels = kmeans2(U, C, iter=30, minit="++", seed=np.random.default_rng(seed))
+    return labels.astype(np.int64)
 
 
 def random_clusters(V: int, C: int, seed: int = 0) -> np.ndarray:

@@ -21,6 +21,9 @@ kq"; keys are distinct within a row, values come from ``n_classes`` disjoint wor
 holds the same number of pairs in a row, so counting values says nothing), and the query key kq
 names a pair at a uniformly random position; label = that value's class. Every key and value is a
 whole ASCII vocabulary word, hence exactly one WordPiece token, so a row is 2·pairs + 3 tokens.
+
+``embtable`` (paper notes §5.4): an embedding table with planted clusters of known ranks, Zipf
+token frequencies and noise, for the NAS (``nas.py``) to recover.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 
 from mlkit.errors import InputError
 
-__all__ = ["LEXICON", "NEGATORS", "SPECIALS", "make_vocab", "pairs", "retrieval", "sentiment", "write_vocab"]
+__all__ = ["LEXICON", "NEGATORS", "SPECIALS", "make_vocab", "pairs", "retrieval", "sentiment", "write_vocab", "embtable"]
 
 LEXICON = {
     "good": 2, "great": 3, "excellent": 3, "wonderful": 3, "nice": 2, "fine": 1, "pleasant": 2, "superb": 3,
@@ -243,3 +246,31 @@ def retrieval(n: int, *, seed: int = 0, vocab: list[str] | None = None, max_len:
             toks += [kw[k], vw[c][int(rng.integers(values))]]
         out.append({"text": " ".join([*toks, kw[ks[q]]]), "label": int(label)})
     return out
+
+
+def embtable(V: int = 4000, D: int = 128, ranks=(2, 4, 6, 8, 10, 12, 14, 16), *, noise: float = 0.02,
+             zipf: float = 1.0, decay: float = 0.5, seed: int = 0) -> dict:
+    """A (V, D) table with planted clusters: cluster c's rows lie in a random rank-r_c subspace
+    (orthonormal basis, coefficient spectrum falling linearly from 1 to ``decay``) plus isotropic
+    noise of std ``noise`` per entry. Cluster sizes are drawn (Dirichlet, each ≥ V / (4C)); token
+    frequencies are Zipf over a random token order. Returns {"table", "labels", "ranks", "freq"}."""
+    ranks = np.asarray(ranks, np.int64)
+    C = len(ranks)
+    if C < 1 or (ranks < 1).any() or ranks.max() > D:
+        raise InputError("planted ranks must be 1..D", got=str(ranks.tolist()))
+    if V < 4 * C:
+        raise InputError("too few tokens for the clusters", expected=f"V >= {4 * C}", got=str(V))
+    rng = np.random.default_rng(seed)
+    floor = V // (4 * C)
+    sizes = floor + rng.multinomial(V - floor * C, rng.dirichlet(np.full(C, 2.0)))
+    labels = rng.permutation(np.repeat(np.arange(C), sizes))
+    E = np.zeros((V, D))
+    for c, r in enumerate(ranks):
+        idx = np.flatnonzero(labels == c)
+        B = np.linalg.qr(rng.standard_normal((D, r)))[0]
+        spec = np.linspace(1.0, decay, r)
+        E[idx] = (rng.standard_normal((len(idx), r)) * spec) @ B.T
+    E += noise * rng.standard_normal((V, D))
+    freq = np.empty(V)
+    freq[rng.permutation(V)] = 1.0 / np.arange(1, V + 1) ** zipf
+    return {"table": E, "labels": labels, "ranks": ranks, "freq": freq * (V / freq.sum())}
