@@ -168,3 +168,120 @@ def test_compress_verb_keeps_the_model_up_to_the_remap(run, tmp_path):
     assert r.exit_code == 65 and not (tmp_path / "bad").exists()
     r = run("compress", tmp_path / "cluster-svd", "-o", tmp_path / "bad")
     assert r.exit_code == 65 and "already compressed" in r.stderr
+
+
+def test_synth_kinds(run, tmp_path):
+    import numpy as np
+
+    from mlkit.mcubert.data import read_examples
+
+    assert run("synth", "pairs", "-o", tmp_path / "p", "--n", 300).exit_code == 0
+    ex = read_examples(str(tmp_path / "p" / "train.jsonl"))
+    assert len(ex) == 300 and ex.b is not None and set(ex.y.tolist()) == {0, 1}
+    r = run("synth", "retrieval", "-o", tmp_path / "r", "--n", 200, "--max-len", 128)
+    assert r.exit_code == 0, r.stderr
+    from mlkit.mcubert.tokenizer import WordPiece
+
+    rows = [json.loads(x) for x in (tmp_path / "r" / "train.jsonl").read_text().splitlines()]
+    ids, _, mask = WordPiece(tmp_path / "r" / "vocab.txt").encode([x["text"] for x in rows], max_len=512)
+    assert mask.sum(1).max() <= 128
+    assert run("synth", "embtable", "-o", tmp_path / "e", "--n", 500, "--dim", 32, "--ranks", "1,3").exit_code == 0
+    z = np.load(tmp_path / "e" / "table.npz")
+    assert z["table"].shape == (500, 32) and z["ranks"].tolist() == [1, 3] and z["labels"].shape == (500,)
+    r = run("synth", "nope", "-o", tmp_path / "x")
+    assert r.exit_code == 65 and not (tmp_path / "x").exists()
+    r = run("synth", "embtable", "-o", tmp_path / "x", "--ranks", "1,a")
+    assert r.exit_code == 65 and not (tmp_path / "x").exists()
+
+
+def _small_checkpoint(tmp_path, vocab_size=400, hidden=32):
+    import torch
+
+    from mlkit.mcubert.config import BertConfig
+    from mlkit.mcubert.model import BertModel, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, num_labels=2)
+    model = BertModel(cfg)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(vocab_size - 5)]
+    save_checkpoint(model, tmp_path / "ck", extra_files={"vocab.txt": ("\n".join(words) + "\n").encode()})
+    return cfg, model, words
+
+
+def test_compress_nas_with_task_data_budget_and_flash(run, tmp_path):
+    import numpy as np
+
+    from mlkit.mcubert.config import param_count
+    from mlkit.mcubert.model import from_checkpoint
+    from mlkit.mcubert.report import CODE_BYTES, flash_bytes
+
+    cfg, model, words = _small_checkpoint(tmp_path)
+    rng = np.random.default_rng(0)
+    rows = [{"text": " ".join(rng.choice(words[5:60], 8)), "label": int(rng.integers(0, 2))} for _ in range(64)]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    (tmp_path / "freq.tsv").write_text("".join(f"{i}\t{100 - i}\n" for i in range(5, 60)))
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "nas", "--method", "nas", "--budget", 4000, "--clusters", 4,
+            "--data", tmp_path / "d.jsonl", "--max-len", 16, "--stage1-epochs", 2, "--stage2-steps", 20)
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["embedding_int8_bytes"] <= 4000 == rec["budget_int8_bytes"]
+    small = from_checkpoint(tmp_path / "nas")
+    assert param_count(small.config) == rec["params"][1] and len(small.config.embedding_factors) == 4
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "gr", "--method", "groupreduce", "--budget", 4000,
+            "--clusters", 4, "--freq", tmp_path / "freq.tsv")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["embedding_int8_bytes"] <= 4000
+    # a whole-model flash budget: the table gets what is left, and the result fits
+    dense = flash_bytes(cfg)
+    fl = CODE_BYTES + dense - 400 * 32 + 6000
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "fl", "--method", "cluster-svd", "--clusters", 4,
+            "--flash", fl)
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    assert rec["fits"] and rec["int8_flash_bytes"] + CODE_BYTES <= fl
+    assert rec["int8_flash_bytes"] == flash_bytes(from_checkpoint(tmp_path / "fl").config)
+    # impossible even at rank 1 per cluster: exit 1, naming the least flash, nothing written
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "no", "--method", "nas", "--clusters", 4, "--flash",
+            CODE_BYTES + dense - 400 * 32 + 100)
+    assert r.exit_code == 1 and "flash >=" in r.stderr and not (tmp_path / "no").exists()
+    least = int(r.stderr.split("flash >= ")[1].split()[0])
+    assert least > CODE_BYTES + dense - 400 * 32 + 100
+    (tmp_path / "badfreq.tsv").write_text("5\tmany\n")
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "no", "--method", "groupreduce", "--freq",
+            tmp_path / "badfreq.tsv")
+    assert r.exit_code == 65 and "line 1" in r.stderr
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "no", "--budget", "4K", "--flash", "1M")
+    assert r.exit_code == 65
+
+
+def test_export_verb_and_simulate_on_a_compressed_checkpoint(run, tmp_path):
+    import numpy as np
+
+    cfg, model, words = _small_checkpoint(tmp_path)
+    rng = np.random.default_rng(1)
+    (tmp_path / "ids.jsonl").write_text("".join(json.dumps({"ids": [2, *rng.integers(5, 400, 30).tolist(), 3]}) + "\n"
+                                                for _ in range(4)))
+    r = run("export", tmp_path / "ck", "-o", tmp_path / "c", "--ids", tmp_path / "ids.jsonl", "--seq-len", 32,
+            "--tile", 8, "--target", "nucleo-f746zg")
+    assert r.exit_code == 0, r.stderr
+    rec = json.loads(r.stdout)
+    man = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    h = (tmp_path / "c" / "model_data.h").read_text()
+    assert f"#define MCUBERT_ARENA_SIZE {rec['arena_bytes']}" in h or f"MCUBERT_ARENA_SIZE ({rec['arena_bytes']})" in h
+    assert man["schedule"]["arena_bytes"] == rec["arena_bytes"] and rec["sram_fits"]
+    # text calibration through the vocabulary; a compressed checkpoint exports and simulates
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": " ".join(rng.choice(words[5:], 12)), "label": 0})
+                                              + "\n" for _ in range(8)))
+    assert run("compress", tmp_path / "ck", "-o", tmp_path / "cs", "--ratio", 4, "--clusters", 4).exit_code == 0
+    r = run("export", tmp_path / "cs", "-o", tmp_path / "c2", "--data", tmp_path / "d.jsonl", "--seq-len", 32)
+    assert r.exit_code == 0, r.stderr
+    assert "word_offsets" in (tmp_path / "c2" / "model_data.h").read_text()
+    recs = [json.loads(x) for x in run("simulate", tmp_path / "cs", "--ids", tmp_path / "ids.jsonl",
+                                       "--tile", 8).stdout.splitlines()]
+    assert len(recs) == 4 and all(x["identical_to_untiled"] and x["cosine_vs_float"] > 0.99 for x in recs)
+    # bad input: no calibration, sequence too long, NaN weights
+    r = run("export", tmp_path / "ck", "-o", tmp_path / "x")
+    assert r.exit_code == 65 and not (tmp_path / "x").exists()
+    r = run("export", tmp_path / "ck", "-o", tmp_path / "x", "--ids", tmp_path / "ids.jsonl", "--seq-len", 65)
+    assert r.exit_code == 65 and not (tmp_path / "x").exists()

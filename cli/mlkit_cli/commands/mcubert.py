@@ -84,36 +84,61 @@ def boards(output: Output = "-", format: Format = Fmt.table):
                   for b in BOARDS.values()), format, output, title="mcubert boards")
 
 
+SYNTH_KINDS = ("sentiment", "pairs", "retrieval", "embtable")
+
+
 @app.command()
-def synth(kind: Annotated[str, typer.Argument(metavar="KIND", help="sentiment")],
+def synth(kind: Annotated[str, typer.Argument(metavar="KIND", help="sentiment, pairs, retrieval or embtable.")],
           output: Annotated[str, typer.Option("-o", "--output", help="Folder to write: train.jsonl, dev.jsonl, "
-                                              "vocab.txt.")],
-          n: Annotated[int, typer.Option(help="Training examples (dev gets n/10, at least 200).")] = 20000,
+                                              "vocab.txt (embtable: table.npz).")],
+          n: Annotated[int, typer.Option(help="Training examples (dev gets n/10, at least 200); embtable: tokens.")] = 0,
           vocab: Annotated[str, typer.Option(help="A BERT vocab.txt to draw words from [a generated "
                                                   "30,522-entry vocabulary].")] = "",
+          max_len: Annotated[int, typer.Option("--max-len", help="retrieval: longest example, WordPiece tokens "
+                                               "with [CLS]/[SEP].")] = 512,
+          dim: Annotated[int, typer.Option(help="embtable: embedding width D.")] = 128,
+          ranks: Annotated[str, typer.Option(help="embtable: planted rank of each cluster.")] = "2,4,6,8,10,12,14,16",
+          noise: Annotated[float, typer.Option(help="embtable: noise std per entry.")] = 0.02,
           seed: Annotated[int, typer.Option(help="Random seed.")] = 0):
-    """Synthetic task data (JSONL with text/label) and its vocabulary."""
+    """Synthetic data: sentiment, sentence pairs (MRPC-like) and long-range retrieval as JSONL with
+    their vocabulary, or a planted embedding table (table.npz: table, labels, ranks, freq)."""
     import json
     from pathlib import Path
 
+    import numpy as np
+
     from mlkit.codecs._io import atomic_dir
     from mlkit.errors import InputError
-    from mlkit.mcubert.synth import make_vocab, sentiment, write_vocab
+    from mlkit.mcubert import synth as S
 
-    if kind != "sentiment":
-        raise InputError("unknown synthetic task", expected="sentiment", got=kind)
+    if kind not in SYNTH_KINDS:
+        raise InputError("unknown synthetic task", expected=", ".join(SYNTH_KINDS), got=kind)
+    if kind == "embtable":
+        try:
+            rk = tuple(int(v) for v in ranks.split(",") if v.strip())
+        except ValueError:
+            raise InputError("bad --ranks", expected="comma-separated integers", got=ranks) from None
+        t = S.embtable(V=n or 4000, D=dim, ranks=rk, noise=noise, seed=seed)
+        with atomic_dir(output) as tmp:
+            np.savez(Path(tmp) / "table.npz", **t)
+        _output.note(f"{output}/table.npz: {t['table'].shape[0]} x {dim}, {len(rk)} planted clusters, ranks {rk}")
+        return
+    n = n or 20000
     if vocab:
         from mlkit.mcubert.tokenizer import WordPiece
 
         lines = WordPiece(vocab).vocab
     else:
-        lines, _ = make_vocab()
-    train = sentiment(n, seed=seed, vocab=lines if vocab else None)
-    dev = sentiment(max(200, n // 10), seed=seed + 10_000, vocab=lines if vocab else None)
+        lines, _ = S.make_vocab()
+    given = lines if vocab else None
+    make = {"sentiment": lambda k, sd: S.sentiment(k, seed=sd, vocab=given),
+            "pairs": lambda k, sd: S.pairs(k, seed=sd, vocab=given),
+            "retrieval": lambda k, sd: S.retrieval(k, seed=sd, vocab=given, max_len=max_len)}[kind]
+    train, dev = make(n, seed), make(max(200, n // 10), seed + 10_000)
     with atomic_dir(output) as tmp:
         for name, rows in (("train.jsonl", train), ("dev.jsonl", dev)):
             Path(tmp, name).write_text("".join(json.dumps(r) + "\n" for r in rows))
-        write_vocab(lines, Path(tmp) / "vocab.txt")
+        S.write_vocab(lines, Path(tmp) / "vocab.txt")
     _output.note(f"{output}: {len(train)} train / {len(dev)} dev examples, vocabulary {len(lines)}")
 
 
@@ -277,6 +302,26 @@ def plan(src: Ckpt,
     _output.emit([rec], format, output, title="mcubert plan")
 
 
+def _read_ids(src: str) -> list:
+    """Token-id sequences from JSONL records {"ids": [...]}."""
+    import numpy as np
+
+    from mlkit.codecs import tables
+    from mlkit.codecs._io import display_name
+    from mlkit.errors import InputError
+
+    seqs = []
+    for i, rec in enumerate(tables.iter_read(src, fmt="jsonl"), 1):
+        try:
+            seqs.append(np.asarray(rec["ids"], np.int64))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{display_name(src)}: record {i} is not a sequence", expected='{"ids": [...]}',
+                             got=str(exc)[:60]) from exc
+    if not seqs:
+        raise InputError(f"{display_name(src)}: no sequences")
+    return seqs
+
+
 @app.command()
 def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder or weights file.")],
              ids: Annotated[str, typer.Option(help='JSONL of {"ids": [...]} sequences (\'-\' = stdin).')] = "-",
@@ -298,25 +343,17 @@ def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     import numpy as np
     import torch
 
-    from mlkit.codecs import tables
-    from mlkit.codecs._io import display_name
     from mlkit.errors import InputError
+    from mlkit.mcubert.export import with_dense_embedding
     from mlkit.mcubert.model import from_checkpoint
     from mlkit.mcubert.schedule import plan as make_plan
     from mlkit.mcubert.simulate import calibrate
     from mlkit.mcubert.simulate import simulate as run
 
     model = from_checkpoint(ckpt)
-    cfg, sd = model.config, model.state_dict()
-    seqs = []
-    for i, rec in enumerate(tables.iter_read(ids, fmt="jsonl"), 1):
-        try:
-            seqs.append(np.asarray(rec["ids"], np.int64))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{display_name(ids)}: record {i} is not a sequence", expected='{"ids": [...]}',
-                             got=str(exc)[:60]) from exc
-    if not seqs:
-        raise InputError(f"{display_name(ids)}: no sequences")
+    cfg = model.config
+    sd = with_dense_embedding(model.state_dict(), cfg)
+    seqs = _read_ids(ids)
     eb = _elem_bytes(dtype)
     quant = calibrate(sd, cfg, seqs) if eb == 1 else None
     recs, states = [], []
@@ -348,23 +385,66 @@ def simulate(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     _output.emit(recs, format, output, title="mcubert simulate")
 
 
+def _read_counts(src: str, V: int):
+    """Token counts from TSV lines 'id<TAB>count' (no header)."""
+    import numpy as np
+
+    from mlkit.codecs._io import display_name, open_input
+    from mlkit.errors import InputError
+
+    counts = np.zeros(V)
+    with open_input(src) as fh:
+        for i, raw in enumerate(fh, 1):
+            line = raw.decode("utf-8", "replace")
+            if not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t")
+            try:
+                t, c = int(parts[0]), float(parts[1])
+            except (IndexError, ValueError) as exc:
+                raise InputError(f"{display_name(src)}: line {i} is not 'id<TAB>count'", got=line[:60]) from exc
+            if not 0 <= t < V or not c >= 0:
+                raise InputError(f"{display_name(src)}: line {i}: bad id or count", expected=f"id 0..{V - 1}, "
+                                 "count >= 0", got=f"{t}, {c}")
+            counts[t] += c
+    return counts
+
+
 @app.command()
 def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder with vocab.txt.")],
              output: Annotated[str, typer.Option("-o", "--output", help="Compressed checkpoint folder (with the "
                                                  "remapped vocab.txt).")],
-             method: Annotated[str, typer.Option(help="svd, cluster-svd, random (control) or groupreduce.")] = "cluster-svd",
-             ratio: Annotated[float, typer.Option(help="Embedding compression ratio (parameters).")] = 12.0,
-             clusters: Annotated[int, typer.Option(help="Clusters (cluster-svd, random, groupreduce).")] = 16,
+             method: Annotated[str, typer.Option(help="svd, cluster-svd, random (control), groupreduce or nas "
+                                                 "(the paper's two-stage search).")] = "cluster-svd",
+             ratio: Annotated[float, typer.Option(help="Embedding compression ratio (parameters), unless a "
+                                                  "budget is given.")] = 12.0,
+             budget: Annotated[str, typer.Option(help="Int8 bytes for the embedding table, e.g. 400K.")] = "",
+             target: Annotated[str, typer.Option(help="Fit the whole int8 model + code into this board's flash "
+                                                 "(see `boards`).")] = "",
+             flash: Annotated[str, typer.Option(help="Fit the whole int8 model + code into this much flash.")] = "",
+             clusters: Annotated[int, typer.Option(help="Clusters (all but svd).")] = 16,
+             data: Annotated[str, typer.Option(help="nas: task data (JSONL/TSV); its cross-entropy on the frozen "
+                                               "model joins the search, its token counts weight it.")] = "",
+             task: Annotated[str, typer.Option(help="Format of --data: jsonl or a GLUE task name.")] = "jsonl",
+             max_len: Annotated[int, typer.Option("--max-len", help="Tokens per --data example.")] = 64,
+             freq: Annotated[str, typer.Option(help="Token counts, TSV 'id<TAB>count' (groupreduce, nas).")] = "",
+             stage1_epochs: Annotated[int, typer.Option("--stage1-epochs", help="nas: subspace refits.")] = 20,
+             stage2_steps: Annotated[int, typer.Option("--stage2-steps", help="nas: gate steps.")] = 300,
              seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
              report: Annotated[str, typer.Option(help="Where the report goes ('-' = stdout).")] = "-",
              format: Format = Fmt.jsonl):
     """Replace the word embedding by a clustered low-rank table; remap the vocabulary so clusters
-    are contiguous; print the report (ranks, parameters, error, int8 bytes)."""
+    are contiguous; print the report (ranks, parameters, error, int8 bytes). With --target/--flash
+    the table gets what the board's flash leaves (exit 1, naming the least bytes, if even rank 1
+    per cluster cannot fit)."""
     from pathlib import Path
 
-    from mlkit.errors import MissingInputError
+    import numpy as np
+
+    from mlkit.errors import CheckFailed, InputError, MissingInputError
     from mlkit.mcubert.compress import compress_embedding
     from mlkit.mcubert.model import BertModel, load_checkpoint, save_checkpoint
+    from mlkit.mcubert.report import CODE_BYTES, flash_bytes
 
     vocab = Path(ckpt) / "vocab.txt"
     if not vocab.is_file():
@@ -372,13 +452,138 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     cfg, sd = load_checkpoint(ckpt)
     words = vocab.read_text(encoding="utf-8").splitlines()
     if len(words) != cfg.vocab_size:
-        from mlkit.errors import InputError
-
         raise InputError(f"{vocab}: vocabulary size differs from the model's", expected=str(cfg.vocab_size),
                          got=str(len(words)))
-    new_cfg, new_sd, perm, rec = compress_embedding(cfg, sd, method=method, ratio=ratio, clusters=clusters, seed=seed)
+    V, D = cfg.vocab_size, cfg.hidden_size
+    budget_bytes, board_flash = None, None
+    if sum(map(bool, (budget, target, flash))) > 1:
+        raise InputError("give one of --budget, --target, --flash")
+    if budget:
+        budget_bytes = _bytes(budget)
+    elif target or flash:
+        board_flash = _bytes(flash) if flash else _boards(target, 0, 0)[target].flash
+        dense_emb = V * D + 8                                  # report.tensor_bytes of the dense table
+        rest = flash_bytes(cfg) - dense_emb
+        C = 1 if method == "svd" else clusters
+        # the report counts an 8-byte scale per stored tensor and the C+1 offsets and C ranks;
+        # the table's own count (int8_bytes) has 4-byte scales, so keep 16 bytes per cluster aside
+        budget_bytes = board_flash - CODE_BYTES - rest - 16 * C
+        least = rest + CODE_BYTES + V + C * D + 16 * C + 6 * C + 4
+        if budget_bytes < V + C * D + 6 * C + 4:
+            raise CheckFailed("the model cannot fit this flash even at rank 1 per cluster",
+                              expected=f"flash >= {least} bytes ({least / 1024:,.1f} KiB) with {C} clusters",
+                              got=f"{board_flash} bytes")
+    counts = None
+    if freq:
+        counts = _read_counts(freq, V)
+    nas_task = None
+    if data:
+        if method != "nas":
+            raise InputError("--data is for --method nas")
+        import torch
+
+        from mlkit.mcubert.data import read_examples
+        from mlkit.mcubert.nas import Task
+        from mlkit.mcubert.tokenizer import WordPiece
+        from mlkit.mcubert.train import encode_examples
+
+        ex = read_examples(data, task)
+        if ex.regression:
+            raise InputError("--data: nas needs a classification task", got=task)
+        enc = encode_examples(WordPiece(vocab), ex, max_len)
+        if counts is None:
+            counts = np.bincount(enc[0][enc[2].bool()].numpy(), minlength=V).astype(float)
+        model0 = BertModel(cfg)
+        model0.load_state_dict(sd, strict=True)
+        if cfg.num_labels != int(ex.y.max()) + 1:
+            raise InputError("--data has a different number of classes than the checkpoint's head",
+                             expected=str(cfg.num_labels), got=str(int(ex.y.max()) + 1))
+        torch.manual_seed(seed)
+        nas_task = Task(model0, enc, ex.y, _rng=np.random.default_rng(seed))
+    w = None if counts is None else counts + 1.0             # add-one: unseen tokens still count a little
+    with _output.progress() as prog:
+        bar = prog.add_task(method, total=None)
+
+        def progress(stage, i, n, loss):
+            prog.update(bar, completed=i, total=n, description=f"{stage} loss {loss:.4f}")
+
+        new_cfg, new_sd, perm, rec = compress_embedding(
+            cfg, sd, method=method, ratio=None if budget_bytes is not None else ratio, budget_bytes=budget_bytes,
+            clusters=clusters, seed=seed, freq=w, task=nas_task,
+            nas_options={"stage1_epochs": stage1_epochs, "stage2_steps": stage2_steps}, progress=progress)
     model = BertModel(new_cfg)
     model.load_state_dict(new_sd, strict=True)
+    total = flash_bytes(new_cfg)
+    rec.update(int8_flash_bytes=total, code_bytes=CODE_BYTES)
+    if board_flash is not None:
+        rec.update(flash=board_flash, fits=total + CODE_BYTES <= board_flash)
+        if total + CODE_BYTES > board_flash:                 # the accounting above should prevent this
+            raise CheckFailed("the compressed model does not fit the flash", expected=f"<= {board_flash}",
+                              got=str(total + CODE_BYTES))
     remapped = ("\n".join(words[i] for i in perm) + "\n").encode()
     save_checkpoint(model, output, {"compressed_from": ckpt, "method": method}, {"vocab.txt": remapped})
     _output.emit([{"checkpoint": ckpt, "output": output, **rec}], format, report, title="mcubert compress")
+
+
+@app.command()
+def export(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint folder (dense or compressed).")],
+           output: Annotated[str, typer.Option("-o", "--output", help="Folder to write: model_data.h, model_data.c, "
+                                               "manifest.json.")],
+           seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens the arena is planned for.")] = 128,
+           schedule: Annotated[str, typer.Option(help="baseline or tiled.")] = "tiled",
+           tile: Annotated[str, typer.Option(metavar="N|auto", help="Query/row tile.")] = "auto",
+           order: Annotated[str, typer.Option(help="head-outer or tile-outer.")] = "head-outer",
+           align: Annotated[int, typer.Option(help="Buffer alignment, bytes.")] = 16,
+           ids: Annotated[str, typer.Option(help='Calibration: JSONL of {"ids": [...]} sequences.')] = "",
+           data: Annotated[str, typer.Option(help="Calibration: text examples (JSONL/TSV), tokenised with the "
+                                             "checkpoint's vocab.txt.")] = "",
+           task: Annotated[str, typer.Option(help="Format of --data: jsonl or a GLUE task name.")] = "jsonl",
+           calib: Annotated[int, typer.Option(help="Calibration sequences used at most.")] = 64,
+           prefix: Annotated[str, typer.Option(help="C identifier prefix.")] = "mcubert",
+           target: Annotated[str, typer.Option(help="Check the arena and flash against this board.")] = "",
+           report: Annotated[str, typer.Option(help="Where the summary record goes ('-' = stdout).")] = "-",
+           format: Format = Fmt.jsonl):
+    """Int8 weights as C arrays (model_data.h/.c: per-channel requantisation as multiplier + shift,
+    the arena size and buffer offsets as #defines) plus a JSON manifest, from static scales
+    calibrated on --ids or --data."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from mlkit.errors import InputError
+    from mlkit.mcubert.export import export_c, with_dense_embedding
+    from mlkit.mcubert.model import from_checkpoint
+    from mlkit.mcubert.report import CODE_BYTES
+    from mlkit.mcubert.schedule import plan as make_plan
+    from mlkit.mcubert.simulate import calibrate
+
+    if bool(ids) == bool(data):
+        raise InputError("give calibration data: one of --ids or --data")
+    if calib < 1:
+        raise InputError("--calib must be >= 1", got=str(calib))
+    model = from_checkpoint(ckpt)
+    cfg = model.config
+    if not 1 <= seq_len <= cfg.max_position_embeddings:
+        raise InputError("--seq-len out of range", expected=f"1..{cfg.max_position_embeddings}", got=str(seq_len))
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    if ids:
+        seqs = _read_ids(ids)[:calib]
+    else:
+        from mlkit.mcubert.data import read_examples
+        from mlkit.mcubert.tokenizer import WordPiece
+
+        vocab = Path(ckpt) / "vocab.txt"
+        ex = read_examples(data, task)
+        enc_ids, _, mask = WordPiece(vocab).encode(ex.a[:calib], ex.b[:calib] if ex.b else None, max_len=seq_len)
+        seqs = [np.asarray(r[: int(m.sum())], np.int64) for r, m in zip(enc_ids, mask, strict=True)]
+    quant = calibrate(with_dense_embedding(sd, cfg), cfg, seqs)
+    p = make_plan(_schedule(cfg, seq_len, schedule, tile, order, 1, align, None), align)
+    man = export_c(sd, cfg, quant, p, output, prefix=prefix)
+    rec = {"checkpoint": ckpt, "output": output, "seq_len": seq_len, "schedule": p.schedule.label,
+           "arena_bytes": p.arena_bytes, "flash_bytes": man["totals"]["flash_bytes"], "arrays": man["totals"]["arrays"],
+           "calibration_sequences": len(seqs)}
+    if target:
+        b = _boards(target, 0, 0)[target]
+        rec.update(board=b.name, sram_fits=p.arena_bytes <= b.sram,
+                   flash_fits=man["totals"]["flash_bytes"] + CODE_BYTES <= b.flash)
+    _output.emit([rec], format, report, title="mcubert export")

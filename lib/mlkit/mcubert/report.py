@@ -30,7 +30,10 @@ def tensor_bytes(key: str, shape: tuple[int, ...]) -> int:
 
 
 def flash_bytes(cfg: BertConfig) -> int:
-    return sum(tensor_bytes(k, s) for k, s in expected_shapes(cfg).items())
+    """Int8 bytes of every tensor; a clustered low-rank embedding adds its C+1 uint32 offsets and C
+    uint16 ranks (as ``embedding.ClusteredLowRank.int8_bytes`` counts them)."""
+    C = len(cfg.embedding_factors)
+    return sum(tensor_bytes(k, s) for k, s in expected_shapes(cfg).items()) + (4 * (C + 1) + 2 * C if C else 0)
 
 
 def inspect_record(cfg: BertConfig, *, boards: dict[str, Board] | None = None, code_bytes: int = CODE_BYTES,
