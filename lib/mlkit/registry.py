@@ -33,6 +33,9 @@ TOOLS: tuple[Tool, ...] = (
     Tool("tof-compress", "mlkit.tofcompress", "mlkit_cli.commands.tof_compress",
          "Time-resolved light transport as EMG mixtures: ~50x smaller, any time grid, depth, NLOS f-k.",
          requires=("python:h5py", "python:pywt")),
+    Tool("mcubert", "mlkit.mcubert", "mlkit_cli.commands.mcubert",
+         "BERT on microcontrollers: clustered low-rank embedding NAS + tiled int8 schedules, C export.",
+         requires=("python:tokenizers", "python:safetensors")),
 )
 
 

@@ -285,3 +285,19 @@ def test_export_verb_and_simulate_on_a_compressed_checkpoint(run, tmp_path):
     assert r.exit_code == 65 and not (tmp_path / "x").exists()
     r = run("export", tmp_path / "ck", "-o", tmp_path / "x", "--ids", tmp_path / "ids.jsonl", "--seq-len", 65)
     assert r.exit_code == 65 and not (tmp_path / "x").exists()
+
+
+def test_bench_verb_memory_and_reconstruction(run):
+    out = run("bench", "--models", "tiny", "--seq-lens", "512", "--ratios", "8", "--methods", "svd,cluster-svd",
+              "--no-accuracy")
+    assert out.exit_code == 0, out.stderr
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    mem = {r["schedule"]: r for r in rows if r["table"] == "memory"}
+    assert mem["best"]["arena_bytes"] < 256 * 1024 and mem["best"]["ratio_vs_baseline"] >= 3.5
+    comp = {r["method"]: r for r in rows if r["table"] == "compression" and r.get("ratio") == 8}
+    assert comp["svd"]["error_vs_svd"] == 1.0 and comp["cluster-svd"]["error_vs_svd"] < 1.0
+    assert all(r["embedding_int8_bytes"] <= r["budget_int8_bytes"] for r in comp.values())
+    r = run("bench", "--ratios", "0.5", "--no-memory", "--no-accuracy")
+    assert r.exit_code == 65 and len(r.stderr.strip().splitlines()) == 1
+    r = run("bench", "--seq-lens", "x")
+    assert r.exit_code == 65

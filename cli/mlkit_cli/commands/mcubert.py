@@ -587,3 +587,92 @@ def export(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint 
         rec.update(board=b.name, sram_fits=p.arena_bytes <= b.sram,
                    flash_fits=man["totals"]["flash_bytes"] + CODE_BYTES <= b.flash)
     _output.emit([rec], format, report, title="mcubert export")
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    from mlkit.errors import InputError
+
+    try:
+        out = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"bad {what}", expected="comma-separated numbers", got=text) from None
+    if not out:
+        raise InputError(f"empty {what}")
+    return out
+
+
+@app.command()
+def bench(models: Annotated[str, typer.Option(help="Memory table: presets.")] = "tiny,mini",
+          seq_lens: Annotated[str, typer.Option("--seq-lens", help="Memory table: sequence lengths.")] = "64,128,256,512",
+          ratios: Annotated[str, typer.Option(help="Compression table: embedding ratios.")] = "4,8,16",
+          methods: Annotated[str, typer.Option(help="Compression methods.")] = "svd,groupreduce,cluster-svd,nas",
+          n: Annotated[int, typer.Option(help="Training examples (synth sentiment).")] = 6000,
+          epochs: Annotated[int, typer.Option(help="Training epochs of the dense model.")] = 4,
+          ft_epochs: Annotated[int, typer.Option("--ft-epochs", help="Fine-tuning epochs after compression "
+                                                 "(the dense model gets them too).")] = 1,
+          clusters: Annotated[int, typer.Option(help="Clusters.")] = 16,
+          accuracy: Annotated[bool, typer.Option("--accuracy/--no-accuracy", help="Train and fine-tune "
+                                                 "(else reconstruction figures only).")] = True,
+          table: Annotated[str, typer.Option(help="With --no-accuracy: compress this checkpoint's embedding "
+                                             "(e.g. a real BERT) instead of an untrained one.")] = "",
+          memory: Annotated[bool, typer.Option("--memory/--no-memory", help="Print the memory table.")] = True,
+          compression: Annotated[bool, typer.Option("--compression/--no-compression",
+                                                    help="Print the compression table.")] = True,
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+          output: Output = "-", format: Format = Fmt.jsonl):
+    """In one run: the memory table (int8 arena of baseline, head-tiled, head+token tiled,
+    tile-outer and the best tile, ratio vs baseline) and the compression table (SVD, GroupReduce,
+    cluster-SVD, NAS at equal int8 bytes: error, error vs SVD, accuracy before/after fine-tuning)."""
+    from mlkit.errors import InputError
+    from mlkit.mcubert.bench import compression_rows, memory_rows
+
+    ms = tuple(m.strip() for m in models.split(",") if m.strip())
+    ls = tuple(int(v) for v in _floats(seq_lens, "--seq-lens"))
+    rs = _floats(ratios, "--ratios")
+    meths = tuple(m.strip() for m in methods.split(",") if m.strip())
+    if table and accuracy:
+        raise InputError("--table needs --no-accuracy (accuracy trains its own model)")
+    kw = {}
+    if table:
+        cfg, sd = _load_for_table(table)
+        kw = {"table": sd["embeddings.word_embeddings.weight"].double().numpy(), "config": cfg}
+
+    def stream():
+        with _output.progress() as prog:
+            bar = prog.add_task("mcubert bench", total=None)
+            if memory:
+                for r in memory_rows(ms, ls):
+                    yield {"table": "memory", **r}
+            if compression:
+                for r in compression_rows(rs, meths, n_train=n, epochs=epochs, ft_epochs=ft_epochs, clusters=clusters,
+                                          seed=seed, accuracy=accuracy,
+                                          progress=lambda msg: prog.update(bar, description=msg), **kw):
+                    yield {"table": "compression", **r}
+
+    _output.emit(stream(), format, output, title="mcubert bench")
+
+
+def _load_for_table(src: str):
+    from mlkit.errors import InputError
+    from mlkit.mcubert.model import load_checkpoint
+
+    cfg, sd = load_checkpoint(src)
+    if cfg.embedding_factors:
+        raise InputError("--table: the checkpoint's embedding is already compressed")
+    return cfg, sd
+
+
+@app.command()
+def demo(output: Output = "-", format: Format = Fmt.table):
+    """A quick end-to-end run: synthetic sentiment, BERT-tiny trained briefly, compressed to fit a
+    NUCLEO-F746ZG (1 MiB flash), planned at L = 128, simulated in int8 and exported to C."""
+    import tempfile
+    from pathlib import Path
+
+    from mlkit.mcubert.demo import demo_rows
+
+    with _output.progress() as prog, tempfile.TemporaryDirectory(prefix="mlkit-mcubert-") as tmp:
+        task = prog.add_task("mcubert demo", total=None)
+        rows = demo_rows(Path(tmp))
+        prog.update(task, completed=1, total=1)
+    _output.emit(rows, format, output, title="mcubert demo")
