@@ -139,7 +139,8 @@ def _check_demo(workdir, rows):
 def test_demo_rows_small(tmp_path):
     from mlkit.mcubert.demo import demo_rows
 
-    rows = demo_rows(tmp_path, n_train=300, n_dev=100, epochs=1)
+    rows = demo_rows(tmp_path, n_train=300, n_dev=100, epochs=1,
+                     nas_options={"stage1_epochs": 1, "stage1_steps": 2, "stage2_steps": 5})
     _check_demo(tmp_path, rows)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 __all__ = ["demo_rows", "run_demo", "run_bench", "BOARD", "SEQ_LEN"]
 
 BOARD = "nucleo-f746zg"
+DEMO_NAS = {"stage1_epochs": 4, "stage1_steps": 10, "stage2_steps": 80}
 SEQ_LEN = 128
 _WORD = "embeddings.word_embeddings.weight"
 
@@ -88,8 +89,8 @@ def _int8_check(model, cfg, sd, calib_ids, seqs):
 
 
 def demo_rows(workdir: Path, *, n_train: int = 3000, n_dev: int = 500, epochs: int = 2, ft_epochs: int = 1,
-              lr: float = 2e-3, ft_lr: float = 1e-3, max_len: int = 32, clusters: int = 16, method: str = "cluster-svd", seed: int = 0,
-              sim_sentences: int = 2) -> list[dict]:
+              lr: float = 2e-3, ft_lr: float = 1e-3, max_len: int = 32, clusters: int = 16, method: str = "nas",
+              seed: int = 0, nas_options: dict | None = None, sim_sentences: int = 2) -> list[dict]:
     """Rows ``dense`` and the compressed model: params, int8 flash KiB (``report.flash_bytes``), the
     boards whose flash holds it with the code, dev accuracy (the compressed one before and after
     fine-tuning), the int8 arena at L = 128 (head-outer, tile 16; the baseline's beside it) and
@@ -139,8 +140,21 @@ def demo_rows(workdir: Path, *, n_train: int = 3000, n_dev: int = 500, epochs: i
     dense_row["seconds"] = time.perf_counter() - t0
     t = time.perf_counter()
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    fit_method = "cluster-svd" if method == "nas" else method
     cfg, new_sd, perm, rep = _flash_fit(s.cfg, sd, board, seqs(s.enc_tr, range(8)), clusters=clusters, seed=seed,
-                                        method=method, freq=s.counts + 1.0)
+                                        method=fit_method, freq=s.counts + 1.0)
+    if method == "nas":
+        # the budget that fits both counts, found with the fast method, then the paper's search at it
+        # (its table is never larger than the budget); the task term is the trained model's loss
+        import copy
+
+        from .compress import compress_embedding
+        from .nas import Task
+
+        task = Task(copy.deepcopy(model), s.enc_tr, s.tr.y, _rng=np.random.default_rng(seed))
+        cfg, new_sd, perm, rep = compress_embedding(s.cfg, sd, method="nas", budget_bytes=rep["budget_int8_bytes"],
+                                                    clusters=clusters, seed=seed, freq=s.counts + 1.0, task=task,
+                                                    nas_options=nas_options or DEMO_NAS)
     small = BertModel(cfg)
     small.load_state_dict(new_sd, strict=True)
     inv = torch.from_numpy(np.argsort(perm))
