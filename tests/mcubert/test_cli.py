@@ -234,19 +234,25 @@ def test_compress_nas_with_task_data_budget_and_flash(run, tmp_path):
     assert json.loads(r.stdout)["embedding_int8_bytes"] <= 4000
     # a whole-model flash budget: the table gets what is left, and the result fits
     dense = flash_bytes(cfg)
-    fl = CODE_BYTES + dense - 400 * 32 + 6000
+    fl = CODE_BYTES + dense - 400 * 32 + 30000
     r = run("compress", tmp_path / "ck", "-o", tmp_path / "fl", "--method", "cluster-svd", "--clusters", 4,
             "--flash", fl)
     assert r.exit_code == 0, r.stderr
     rec = json.loads(r.stdout)
-    assert rec["fits"] and rec["int8_flash_bytes"] + CODE_BYTES <= fl
+    assert rec["fits"] and rec["int8_flash_bytes"] + CODE_BYTES <= fl and rec["export_flash_bytes"] + CODE_BYTES <= fl
     assert rec["int8_flash_bytes"] == flash_bytes(from_checkpoint(tmp_path / "fl").config)
-    # impossible even at rank 1 per cluster: exit 1, naming the least flash, nothing written
+    # impossible even at rank 1 per cluster: exit 1, naming the least flash, nothing written ...
     r = run("compress", tmp_path / "ck", "-o", tmp_path / "no", "--method", "nas", "--clusters", 4, "--flash",
             CODE_BYTES + dense - 400 * 32 + 100)
     assert r.exit_code == 1 and "flash >=" in r.stderr and not (tmp_path / "no").exists()
+    assert len(r.stderr.strip().splitlines()) == 1
     least = int(r.stderr.split("flash >= ")[1].split()[0])
     assert least > CODE_BYTES + dense - 400 * 32 + 100
+    # ... and that much flash does work
+    r = run("compress", tmp_path / "ck", "-o", tmp_path / "least", "--method", "cluster-svd", "--clusters", 4,
+            "--flash", least)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["fits"]
     (tmp_path / "badfreq.tsv").write_text("5\tmany\n")
     r = run("compress", tmp_path / "ck", "-o", tmp_path / "no", "--method", "groupreduce", "--freq",
             tmp_path / "badfreq.tsv")

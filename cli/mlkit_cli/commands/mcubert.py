@@ -442,7 +442,7 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     import numpy as np
 
     from mlkit.errors import CheckFailed, InputError, MissingInputError
-    from mlkit.mcubert.compress import compress_embedding
+    from mlkit.mcubert.compress import compress_embedding, export_bytes, flash_budget
     from mlkit.mcubert.model import BertModel, load_checkpoint, save_checkpoint
     from mlkit.mcubert.report import CODE_BYTES, flash_bytes
 
@@ -454,7 +454,7 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     if len(words) != cfg.vocab_size:
         raise InputError(f"{vocab}: vocabulary size differs from the model's", expected=str(cfg.vocab_size),
                          got=str(len(words)))
-    V, D = cfg.vocab_size, cfg.hidden_size
+    V = cfg.vocab_size
     budget_bytes, board_flash = None, None
     if sum(map(bool, (budget, target, flash))) > 1:
         raise InputError("give one of --budget, --target, --flash")
@@ -462,17 +462,6 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
         budget_bytes = _bytes(budget)
     elif target or flash:
         board_flash = _bytes(flash) if flash else _boards(target, 0, 0)[target].flash
-        dense_emb = V * D + 8                                  # report.tensor_bytes of the dense table
-        rest = flash_bytes(cfg) - dense_emb
-        C = 1 if method == "svd" else clusters
-        # the report counts an 8-byte scale per stored tensor and the C+1 offsets and C ranks;
-        # the table's own count (int8_bytes) has 4-byte scales, so keep 16 bytes per cluster aside
-        budget_bytes = board_flash - CODE_BYTES - rest - 16 * C
-        least = rest + CODE_BYTES + V + C * D + 16 * C + 6 * C + 4
-        if budget_bytes < V + C * D + 6 * C + 4:
-            raise CheckFailed("the model cannot fit this flash even at rank 1 per cluster",
-                              expected=f"flash >= {least} bytes ({least / 1024:,.1f} KiB) with {C} clusters",
-                              got=f"{board_flash} bytes")
     counts = None
     if freq:
         counts = _read_counts(freq, V)
@@ -501,6 +490,13 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
         torch.manual_seed(seed)
         nas_task = Task(model0, enc, ex.y, _rng=np.random.default_rng(seed))
     w = None if counts is None else counts + 1.0             # add-one: unseen tokens still count a little
+    calib_ids = None
+    if nas_task is not None:
+        ids_, _, mask_ = nas_task.data
+        calib_ids = [ids_[i, : int(mask_[i].sum())].numpy() for i in range(min(8, len(ids_)))]
+    if board_flash is not None:
+        budget_bytes = flash_budget(cfg, sd, board_flash, clusters=clusters, seed=seed, calib_ids=calib_ids,
+                                    svd=method == "svd")
     with _output.progress() as prog:
         bar = prog.add_task(method, total=None)
 
@@ -516,10 +512,12 @@ def compress(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoin
     total = flash_bytes(new_cfg)
     rec.update(int8_flash_bytes=total, code_bytes=CODE_BYTES)
     if board_flash is not None:
-        rec.update(flash=board_flash, fits=total + CODE_BYTES <= board_flash)
-        if total + CODE_BYTES > board_flash:                 # the accounting above should prevent this
+        inv = np.argsort(perm)                               # calibration ids in the remapped vocabulary
+        exp = export_bytes(new_cfg, new_sd, None if calib_ids is None else [inv[i] for i in calib_ids], seed=seed)
+        rec.update(flash=board_flash, export_flash_bytes=exp, fits=max(total, exp) + CODE_BYTES <= board_flash)
+        if not rec["fits"]:                                  # flash_budget should prevent this
             raise CheckFailed("the compressed model does not fit the flash", expected=f"<= {board_flash}",
-                              got=str(total + CODE_BYTES))
+                              got=str(max(total, exp) + CODE_BYTES))
     remapped = ("\n".join(words[i] for i in perm) + "\n").encode()
     save_checkpoint(model, output, {"compressed_from": ckpt, "method": method}, {"vocab.txt": remapped})
     _output.emit([{"checkpoint": ckpt, "output": output, **rec}], format, report, title="mcubert compress")

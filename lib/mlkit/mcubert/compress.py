@@ -27,7 +27,7 @@ from . import embedding as E
 from . import nas
 from .config import BertConfig, param_count
 
-__all__ = ["METHODS", "compress_embedding"]
+__all__ = ["METHODS", "compress_embedding", "flash_budget", "export_bytes"]
 
 METHODS = ("svd", "cluster-svd", "random", "groupreduce", "nas")
 
@@ -83,3 +83,63 @@ def compress_embedding(cfg: BertConfig, sd: dict, *, method: str = "cluster-svd"
               "embedding_int8_bytes": f.int8_bytes(), "budget_int8_bytes": int(budget_bytes), "relative_error": E.relative_error(table, f.reconstruct()),
               "params": [before, after], "total_ratio": before / after}
     return new_cfg, new_sd, rm.perm, report
+
+
+_WORD = "embeddings.word_embeddings.weight"
+
+
+def export_bytes(cfg: BertConfig, sd: dict, calib_ids=None, *, seq_len: int = 128, seed: int = 0) -> int:
+    """Bytes of the C arrays ``export.export_c`` writes for this model (tiled plan, tile 16);
+    ``calib_ids`` only set the scales (random ids without them)."""
+    from .export import render_c, with_dense_embedding
+    from .schedule import plan, tiled_schedule
+    from .simulate import calibrate
+
+    L = min(seq_len, cfg.max_position_embeddings)
+    if calib_ids is None:
+        rng = np.random.default_rng(seed)
+        calib_ids = [rng.integers(0, cfg.vocab_size, min(32, L)) for _ in range(4)]
+    q = calibrate(with_dense_embedding(sd, cfg), cfg, calib_ids)
+    return render_c(sd, cfg, q, plan(tiled_schedule(cfg, L, min(16, L))))[1]["totals"]["flash_bytes"]
+
+
+def flash_budget(cfg: BertConfig, sd: dict, flash: int, *, clusters: int = 16, seed: int = 0, calib_ids=None,
+                 code_bytes: int | None = None, svd: bool = False) -> int:
+    """The int8 byte budget for the word table with which the whole model plus ``code_bytes`` fits
+    ``flash``, counted both ways: ``report.flash_bytes`` (int8 weights, one 8-byte scale per
+    tensor, the TFLM convention) and the arrays ``export`` writes (per-channel requantisation,
+    LayerNorm in Q12, lookup tables; no pooler or classifier), which run ~5% larger. Found with
+    the fast cluster-SVD (C = ``clusters``; one cluster with ``svd``): start from the report's
+    count, shrink by the overshoot until both fit. Any method's table at that budget is no larger,
+    so it fits too. ``calib_ids`` (token-id sequences) only sets the export's scales; random ids
+    are used without them. Budget below rank 1 per cluster: ``CheckFailed`` (exit 1) naming the
+    least flash that works."""
+    from .report import CODE_BYTES, flash_bytes, tensor_bytes
+
+    code = CODE_BYTES if code_bytes is None else code_bytes
+    V, D = cfg.vocab_size, cfg.hidden_size
+    C = 1 if svd else clusters
+    rest = flash_bytes(cfg) - tensor_bytes(_WORD, (V, D))
+    floor = V + C * D + 2 * E.SCALE_BYTES * C + E.OFFSET_BYTES * (C + 1) + E.RANK_BYTES * C
+    # the report counts 8 bytes of scale per stored tensor (2 per cluster), the table's int8_bytes 4
+    budget = flash - code - rest - 16 * C
+    def need(b):
+        new_cfg, new_sd, perm, _ = compress_embedding(cfg, sd, method="svd" if svd else "cluster-svd",
+                                                      budget_bytes=b, clusters=C, seed=seed)
+        inv = np.argsort(perm)
+        ids = None if calib_ids is None else [inv[np.asarray(i)] for i in calib_ids]
+        return max(flash_bytes(new_cfg), export_bytes(new_cfg, new_sd, ids, seed=seed)) + code
+
+    for _ in range(12):
+        if budget < floor:      # the least achievable: the model at the rank floor, both counts
+            least = need(floor)
+            if least <= flash:  # the last step overshot: the floor itself fits
+                return int(floor)
+            raise CheckFailed("the model cannot fit this flash even at rank 1 per cluster",
+                              expected=f"flash >= {least} bytes ({least / 1024:,.1f} KiB) with {C} clusters",
+                              got=f"{flash} bytes")
+        over = need(budget) - flash
+        if over <= 0:
+            return int(budget)
+        budget -= max(over, 1024)
+    raise CheckFailed("no table budget found that fits the flash", got=f"{flash} bytes")  # pragma: no cover

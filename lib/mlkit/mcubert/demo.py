@@ -24,40 +24,6 @@ SEQ_LEN = 128
 _WORD = "embeddings.word_embeddings.weight"
 
 
-def _flash_fit(cfg, sd, board, calib_ids, *, clusters: int, seed: int, method: str, freq):
-    """Compress the word table to the largest int8 byte budget with which the whole model plus
-    ``CODE_BYTES`` fits the board's flash, counted both ways: ``report.flash_bytes`` (int8
-    weights, one scale per tensor) and the arrays ``export`` writes (per-channel requantisation,
-    LayerNorm in Q12, lookup tables; no pooler or classifier). Returns ``compress_embedding``'s
-    (config, state dict, perm, report)."""
-    from .compress import compress_embedding
-    from .report import CODE_BYTES, flash_bytes, tensor_bytes
-
-    V, D = cfg.vocab_size, cfg.hidden_size
-    rest = flash_bytes(cfg) - tensor_bytes(_WORD, (V, D))
-    # report counts 8 bytes of scale per stored tensor (2 per cluster), the table's int8_bytes 4
-    budget = board.flash - CODE_BYTES - rest - 16 * clusters
-    for _ in range(8):
-        out = compress_embedding(cfg, sd, method=method, budget_bytes=budget, clusters=clusters, seed=seed, freq=freq)
-        inv = np.argsort(out[2])
-        need = max(flash_bytes(out[0]), _export_bytes(out[0], out[1], [inv[ids] for ids in calib_ids]))
-        over = need + CODE_BYTES - board.flash
-        if over <= 0:
-            return out
-        budget -= max(over, 4096)       # ranks move in steps of about a cluster's size in bytes
-    raise AssertionError("compressed model still over the flash budget")   # pragma: no cover
-
-
-def _export_bytes(cfg, sd, calib_ids) -> int:
-    """Bytes of the C arrays ``export_c`` would write (tiled plan at ``SEQ_LEN``)."""
-    from .export import render_c, with_dense_embedding
-    from .schedule import plan, tiled_schedule
-    from .simulate import calibrate
-
-    q = calibrate(with_dense_embedding(sd, cfg), cfg, calib_ids)
-    return render_c(sd, cfg, q, plan(tiled_schedule(cfg, SEQ_LEN, 16)))[1]["totals"]["flash_bytes"]
-
-
 def _cosine(a, b) -> float:
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -100,6 +66,7 @@ def demo_rows(workdir: Path, *, n_train: int = 3000, n_dev: int = 500, epochs: i
     import torch
 
     from .bench import _Setup
+    from .compress import compress_embedding, flash_budget
     from .config import BOARDS
     from .export import export_c
     from .model import BertModel
@@ -140,21 +107,18 @@ def demo_rows(workdir: Path, *, n_train: int = 3000, n_dev: int = 500, epochs: i
     dense_row["seconds"] = time.perf_counter() - t0
     t = time.perf_counter()
     sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    fit_method = "cluster-svd" if method == "nas" else method
-    cfg, new_sd, perm, rep = _flash_fit(s.cfg, sd, board, seqs(s.enc_tr, range(8)), clusters=clusters, seed=seed,
-                                        method=fit_method, freq=s.counts + 1.0)
-    if method == "nas":
-        # the budget that fits both counts, found with the fast method, then the paper's search at it
-        # (its table is never larger than the budget); the task term is the trained model's loss
+    budget = flash_budget(s.cfg, sd, board.flash, clusters=clusters, seed=seed, calib_ids=seqs(s.enc_tr, range(8)),
+                          svd=method == "svd")
+    task = None
+    if method == "nas":                 # the task term: the trained model's cross-entropy
         import copy
 
-        from .compress import compress_embedding
         from .nas import Task
 
         task = Task(copy.deepcopy(model), s.enc_tr, s.tr.y, _rng=np.random.default_rng(seed))
-        cfg, new_sd, perm, rep = compress_embedding(s.cfg, sd, method="nas", budget_bytes=rep["budget_int8_bytes"],
-                                                    clusters=clusters, seed=seed, freq=s.counts + 1.0, task=task,
-                                                    nas_options=nas_options or DEMO_NAS)
+    cfg, new_sd, perm, rep = compress_embedding(s.cfg, sd, method=method, budget_bytes=budget, clusters=clusters,
+                                                seed=seed, freq=s.counts + 1.0, task=task,
+                                                nas_options=nas_options or DEMO_NAS)
     small = BertModel(cfg)
     small.load_state_dict(new_sd, strict=True)
     inv = torch.from_numpy(np.argsort(perm))
