@@ -8,5 +8,7 @@ protocol (per-AU AP at several tIoU thresholds), event F1 and frame F1.
 
 Modules: ``formats`` (features, BP4D-style frame CSV, ActivityNet JSON), ``events`` (frames <->
 events: runs, median filter, merge, minimum duration, rasterising), ``metrics`` (tIoU, AP, mAP,
-event F1, frame F1).
+event F1, frame F1), ``synth`` (BP4D-statistics sequences), ``baseline`` (per-frame logistic
+regression, raw and tuned post-processing, oracle), ``model``/``train`` (EventFormer; work in
+progress: it trains and detects end to end but does not reach the issue's accuracy yet).
 """

@@ -1,0 +1,251 @@
+"""EventFormer: AU events as class-specific set prediction (Chen et al., BMVC 2023).
+
+The paper's method section is not available to us (paper notes §1): everything below the
+abstract's "multiple class-specific sets prediction" with global temporal context is a
+DETR/TadTR-style reconstruction, marked [R], and every choice is a field of ``EventFormerConfig``.
+
+- [R] Input: per-frame features F ∈ R^{W×d_in} of one window; a linear projection to d, sinusoidal
+  positions, a transformer encoder (``enc_layers``) for the global temporal context.
+- Decoder: C×N class-specific learned queries (N = ``queries`` per AU; a query's AU is fixed by
+  the set it belongs to) attending to the encoded window (``dec_layers``).
+- [R] Heads per query and decoder layer: (centre, width) ∈ [0, 1]² of the window (sigmoid) and one
+  event-ness logit (no class logits: the class is the query's set).
+- [R] Matching (``match``): Hungarian (scipy ``linear_sum_assignment``) within each AU's set against
+  that AU's events in the window, cost = w_focal·focal cost + w_l1·L1(c, w) − w_iou·tIoU (TadTR's
+  6 / 5 / 2).
+- [R] Loss (``set_loss``): w_focal·sigmoid focal (α .25, γ 2; every query, target 1 iff matched,
+  normalised by the number of events) + w_l1·L1 + w_iou·(1 − tIoU) on matched pairs (TadTR's
+  2 / 5 / 2), at every decoder layer (auxiliary losses).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import nn
+
+from mlkit.errors import InputError
+
+__all__ = ["EventFormerConfig", "EventFormer", "match", "set_loss", "segment_tiou", "cw_to_se", "se_to_cw"]
+
+
+@dataclass(frozen=True)
+class EventFormerConfig:
+    in_dim: int
+    num_aus: int = 12
+    queries: int = 8                 # N per AU
+    d_model: int = 64
+    heads: int = 4
+    enc_layers: int = 2
+    dec_layers: int = 2
+    ff_dim: int = 128
+    dropout: float = 0.1
+    window: int = 256
+    # [R] matching costs and loss weights (TadTR opts.py defaults)
+    cost_focal: float = 6.0
+    cost_l1: float = 5.0
+    cost_iou: float = 2.0
+    loss_focal: float = 2.0
+    loss_l1: float = 5.0
+    loss_iou: float = 2.0
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    aux_loss: bool = True
+    # [R] helpers for a CPU-sized training budget (not in the abstract; off = plain DETR/TadTR)
+    frame_loss: float = 1.0          # weight of a per-frame AU BCE head on the encoder output
+    anchors: bool = True             # query n of an AU starts at centre (n + 0.5) / N: predictions are offsets
+
+    def __post_init__(self):
+        if self.in_dim < 1 or self.num_aus < 1 or self.queries < 1 or self.window < 2:
+            raise InputError("EventFormer config: sizes must be positive", got=str(asdict(self)))
+        if self.d_model % self.heads:
+            raise InputError("d_model must be a multiple of heads", got=f"{self.d_model} % {self.heads}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EventFormerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise InputError("unknown EventFormer config keys", got=", ".join(sorted(unknown)))
+        return cls(**d)
+
+
+def sinusoid(n: int, d: int) -> torch.Tensor:
+    """(n, d) sinusoidal positions (Vaswani et al.)."""
+    pos = torch.arange(n, dtype=torch.float32)[:, None]
+    i = torch.arange(0, d, 2, dtype=torch.float32)
+    ang = pos / (10000 ** (i / d))
+    out = torch.zeros(n, d)
+    out[:, 0::2] = torch.sin(ang)
+    out[:, 1::2] = torch.cos(ang[:, : d // 2])
+    return out
+
+
+class EventFormer(nn.Module):
+    def __init__(self, cfg: EventFormerConfig):
+        super().__init__()
+        self.config = cfg
+        d = cfg.d_model
+        self.input_proj = nn.Linear(cfg.in_dim, d)
+        self.register_buffer("pos", sinusoid(cfg.window, d), persistent=False)
+        enc = nn.TransformerEncoderLayer(d, cfg.heads, cfg.ff_dim, cfg.dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(enc, cfg.enc_layers, enable_nested_tensor=False)
+        self.decoder_layers = nn.ModuleList(
+            nn.TransformerDecoderLayer(d, cfg.heads, cfg.ff_dim, cfg.dropout, batch_first=True)
+            for _ in range(cfg.dec_layers))
+        self.query_embed = nn.Parameter(torch.randn(cfg.num_aus * cfg.queries, d) * 0.1)
+        self.norm = nn.LayerNorm(d)
+        self.segment_head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 2))
+        self.score_head = nn.Linear(d, 1)
+        self.frame_head = nn.Linear(d, cfg.num_aus)
+        ref = (torch.arange(cfg.queries, dtype=torch.float32) + 0.5) / cfg.queries
+        self.register_buffer("ref_centre", torch.logit(ref).repeat(cfg.num_aus).view(cfg.num_aus, cfg.queries),
+                             persistent=False)
+        prior = 0.01                                            # focal-loss prior on event-ness (RetinaNet)
+        nn.init.constant_(self.score_head.bias, -math.log((1 - prior) / prior))
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None):
+        """x (B, W, in_dim), pad (B, W) True on padding -> list over decoder layers of
+        (segments (B, C, N, 2) as (centre, width) in [0, 1], logits (B, C, N)); ``self.frame_logits``
+        keeps the per-frame AU logits (B, W, C) of the last call."""
+        B, W, _ = x.shape
+        if W > self.config.window:
+            raise InputError("window longer than the model's", expected=f"<= {self.config.window}", got=str(W))
+        h = self.input_proj(x) + self.pos[:W]
+        mem = self.encoder(h, src_key_padding_mask=pad)
+        self.frame_logits = self.frame_head(mem)
+        mem_k = mem + self.pos[:W]
+        q = self.query_embed[None].expand(B, -1, -1)
+        tgt = torch.zeros_like(q)
+        outs = []
+        C, N = self.config.num_aus, self.config.queries
+        for layer in self.decoder_layers:
+            tgt = layer(tgt + q, mem_k, memory_key_padding_mask=pad) - q
+            o = self.norm(tgt)
+            raw = self.segment_head(o).view(B, C, N, 2)
+            if self.config.anchors:
+                raw = torch.stack([raw[..., 0] + self.ref_centre, raw[..., 1]], -1)
+            seg = torch.sigmoid(raw)
+            logit = self.score_head(o).view(B, C, N)
+            outs.append((seg, logit))
+        return outs
+
+
+# ---------------------------------------------------------------- geometry
+def cw_to_se(cw: torch.Tensor) -> torch.Tensor:
+    c, w = cw[..., 0], cw[..., 1]
+    return torch.stack([c - w / 2, c + w / 2], -1)
+
+
+def se_to_cw(se: torch.Tensor) -> torch.Tensor:
+    s, e = se[..., 0], se[..., 1]
+    return torch.stack([(s + e) / 2, e - s], -1)
+
+
+def segment_tiou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise tIoU of (…, P, 2) and (…, G, 2) [s, e] segments -> (…, P, G)."""
+    s = torch.maximum(a[..., :, None, 0], b[..., None, :, 0])
+    e = torch.minimum(a[..., :, None, 1], b[..., None, :, 1])
+    inter = (e - s).clamp(min=0)
+    union = (a[..., :, None, 1] - a[..., :, None, 0]) + (b[..., None, :, 1] - b[..., None, :, 0]) - inter
+    return inter / union.clamp(min=1e-9)
+
+
+# ---------------------------------------------------------------- matching and loss
+@torch.no_grad()
+def match(seg: torch.Tensor, logit: torch.Tensor, targets: list[list[torch.Tensor]], cfg: EventFormerConfig):
+    """Hungarian matching within each AU's set. ``seg`` (B, C, N, 2) centre/width, ``logit``
+    (B, C, N), ``targets[b][c]`` (G, 2) [s, e] in window units. Returns a list of
+    (b, c, query indices, target indices)."""
+    from scipy.optimize import linear_sum_assignment
+
+    p = torch.sigmoid(logit)
+    a, g = cfg.focal_alpha, cfg.focal_gamma
+    pos = a * (1 - p) ** g * -torch.log(p.clamp(min=1e-8))
+    neg = (1 - a) * p ** g * -torch.log((1 - p).clamp(min=1e-8))
+    focal = pos - neg                                           # (B, C, N), DETR's focal cost
+    out = []
+    for b, per_au in enumerate(targets):
+        for c, t in enumerate(per_au):
+            if len(t) == 0:
+                continue
+            cw_t = se_to_cw(t)
+            l1 = torch.cdist(seg[b, c], cw_t, p=1)
+            iou = segment_tiou(cw_to_se(seg[b, c]), t)
+            cost = cfg.cost_focal * focal[b, c][:, None] + cfg.cost_l1 * l1 - cfg.cost_iou * iou
+            qi, ti = linear_sum_assignment(cost.cpu().numpy())
+            out.append((b, c, torch.as_tensor(qi, device=seg.device), torch.as_tensor(ti, device=seg.device)))
+    return out
+
+
+def set_loss(outputs, targets: list[list[torch.Tensor]], cfg: EventFormerConfig) -> tuple[torch.Tensor, dict]:
+    """Focal + L1 + (1 − tIoU), at the last decoder layer and (``aux_loss``) every other one."""
+    layers = outputs if cfg.aux_loss else outputs[-1:]
+    n_events = max(1, sum(len(t) for per in targets for t in per))
+    total, parts = 0.0, {"focal": 0.0, "l1": 0.0, "iou": 0.0}
+    for seg, logit in layers:
+        m = match(seg, logit, targets, cfg)
+        target = torch.zeros_like(logit)
+        l1 = seg.new_zeros(())
+        iou = seg.new_zeros(())
+        for b, c, qi, ti in m:
+            target[b, c, qi] = 1.0
+            t = targets[b][c][ti]
+            l1 = l1 + (seg[b, c, qi] - se_to_cw(t)).abs().sum()
+            iou = iou + (1 - torch.diagonal(segment_tiou(cw_to_se(seg[b, c, qi]), t))).sum()
+        p = torch.sigmoid(logit)
+        ce = nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="none")
+        pt = p * target + (1 - p) * (1 - target)
+        at = cfg.focal_alpha * target + (1 - cfg.focal_alpha) * (1 - target)
+        focal = (at * (1 - pt) ** cfg.focal_gamma * ce).sum() / n_events
+        l1, iou = l1 / n_events, iou / n_events
+        total = total + cfg.loss_focal * focal + cfg.loss_l1 * l1 + cfg.loss_iou * iou
+        parts["focal"] += float(focal.detach())
+        parts["l1"] += float(l1.detach())
+        parts["iou"] += float(iou.detach())
+    return total, parts
+
+
+def window_targets(events_frames: list[tuple[int, int, int]], start: int, W: int, C: int) -> list[torch.Tensor]:
+    """Events (au index, s, e) in frames -> per AU (G, 2) [s, e] clipped to the window
+    [start, start + W) in window units (0..1); events outside the window are dropped."""
+    per = [[] for _ in range(C)]
+    for c, s, e in events_frames:
+        s2, e2 = max(s, start), min(e, start + W)
+        if e2 > s2:
+            per[c].append(((s2 - start) / W, (e2 - start) / W))
+    return [torch.tensor(p, dtype=torch.float32).reshape(-1, 2) for p in per]
+
+
+def window_starts(T: int, W: int, stride: int) -> list[int]:
+    """Window starts covering [0, T): stride apart, the last one flush with the end."""
+    if T <= W:
+        return [0]
+    starts = list(range(0, T - W + 1, stride))
+    if starts[-1] != T - W:
+        starts.append(T - W)
+    return starts
+
+
+def nms(segs: np.ndarray, scores: np.ndarray, thr: float) -> np.ndarray:
+    """Greedy 1-D NMS: indices kept (by descending score), dropping tIoU > thr with a kept one."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    for i in order:
+        s, e = segs[i]
+        ok = True
+        for j in keep:
+            inter = max(0.0, min(e, segs[j, 1]) - max(s, segs[j, 0]))
+            union = (e - s) + (segs[j, 1] - segs[j, 0]) - inter
+            if union > 0 and inter / union > thr:
+                ok = False
+                break
+        if ok:
+            keep.append(i)
+    return np.asarray(keep, np.int64)
