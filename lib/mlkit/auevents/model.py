@@ -57,6 +57,9 @@ class EventFormerConfig:
     # [R] helpers for a CPU-sized training budget (not in the abstract; off = plain DETR/TadTR)
     frame_loss: float = 1.0          # weight of a per-frame AU BCE head on the encoder output
     anchors: bool = True             # query n of an AU starts at centre (n + 0.5) / N: predictions are offsets
+    refine: bool = True              # each decoder layer refines the previous layer's (c, w); the query's
+                                     # positional part is an embedding of its current (c, w) (Deformable-/DAB-DETR)
+    init_width: float = 0.1          # the anchors' starting width (window units)
 
     def __post_init__(self):
         if self.in_dim < 1 or self.num_aus < 1 or self.queries < 1 or self.window < 2:
@@ -107,6 +110,7 @@ class EventFormer(nn.Module):
         ref = (torch.arange(cfg.queries, dtype=torch.float32) + 0.5) / cfg.queries
         self.register_buffer("ref_centre", torch.logit(ref).repeat(cfg.num_aus).view(cfg.num_aus, cfg.queries),
                              persistent=False)
+        self.ref_pos = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d))
         prior = 0.01                                            # focal-loss prior on event-ness (RetinaNet)
         nn.init.constant_(self.score_head.bias, -math.log((1 - prior) / prior))
 
@@ -125,16 +129,39 @@ class EventFormer(nn.Module):
         tgt = torch.zeros_like(q)
         outs = []
         C, N = self.config.num_aus, self.config.queries
+        ref = None
+        if self.config.refine:
+            w0 = torch.full_like(self.ref_centre, math.log(self.config.init_width / (1 - self.config.init_width)))
+            ref = torch.stack([self.ref_centre, w0], -1)[None].expand(B, -1, -1, -1)     # logit space
         for layer in self.decoder_layers:
-            tgt = layer(tgt + q, mem_k, memory_key_padding_mask=pad) - q
+            pq = q
+            if ref is not None:
+                pq = q + self.ref_pos(_sine(torch.sigmoid(ref).reshape(B, C * N, 2), self.config.d_model, W))
+            tgt = layer(tgt + pq, mem_k, memory_key_padding_mask=pad) - pq
             o = self.norm(tgt)
             raw = self.segment_head(o).view(B, C, N, 2)
-            if self.config.anchors:
+            if ref is not None:
+                raw = ref + raw
+                ref = raw.detach()
+            elif self.config.anchors:
                 raw = torch.stack([raw[..., 0] + self.ref_centre, raw[..., 1]], -1)
             seg = torch.sigmoid(raw)
             logit = self.score_head(o).view(B, C, N)
             outs.append((seg, logit))
         return outs
+
+
+def _sine(v: torch.Tensor, d: int, scale: float) -> torch.Tensor:
+    """(…, 2) centre/width in [0, 1] -> (…, d): sinusoids of c·scale and w·scale, d/2 each."""
+    half = d // 2
+    i = torch.arange(0, half, 2, dtype=v.dtype, device=v.device)
+    freq = 1.0 / (10000 ** (i / half))
+    parts = []
+    for k in range(2):
+        a = v[..., k:k + 1] * scale * freq
+        parts += [torch.sin(a), torch.cos(a)]
+    out = torch.cat(parts, -1)
+    return nn.functional.pad(out, (0, d - out.shape[-1]))
 
 
 # ---------------------------------------------------------------- geometry
