@@ -60,6 +60,8 @@ class EventFormerConfig:
     refine: bool = True              # each decoder layer refines the previous layer's (c, w); the query's
                                      # positional part is an embedding of its current (c, w) (Deformable-/DAB-DETR)
     init_width: float = 0.1          # the anchors' starting width (window units)
+    proposals: bool = True           # two-stage: queries start from runs of the frame head's probabilities
+                                     # (thresholds .3/.5/.7, best mean probability first); anchors fill the rest
 
     def __post_init__(self):
         if self.in_dim < 1 or self.num_aus < 1 or self.queries < 1 or self.window < 2:
@@ -132,7 +134,9 @@ class EventFormer(nn.Module):
         ref = None
         if self.config.refine:
             w0 = torch.full_like(self.ref_centre, math.log(self.config.init_width / (1 - self.config.init_width)))
-            ref = torch.stack([self.ref_centre, w0], -1)[None].expand(B, -1, -1, -1)     # logit space
+            ref = torch.stack([self.ref_centre, w0], -1)[None].expand(B, -1, -1, -1).clone()     # logit space
+            if self.config.proposals:
+                ref = _proposal_refs(torch.sigmoid(self.frame_logits.detach()), pad, ref)
         for layer in self.decoder_layers:
             pq = q
             if ref is not None:
@@ -149,6 +153,34 @@ class EventFormer(nn.Module):
             logit = self.score_head(o).view(B, C, N)
             outs.append((seg, logit))
         return outs
+
+
+def _proposal_refs(p: torch.Tensor, pad: torch.Tensor | None, ref: torch.Tensor,
+                   thresholds=(0.3, 0.5, 0.7)) -> torch.Tensor:
+    """[R] Two-stage query initialisation: per window and AU, the runs of p > θ (θ in
+    ``thresholds``; p box-smoothed over 9 frames), best mean probability first, become the first queries' (c, w) (logit space);
+    the remaining queries keep their anchors."""
+    B, W, C = p.shape
+    N = ref.shape[2]
+    k = 9                                                  # box smoothing against fragmented runs
+    sm = nn.functional.avg_pool1d(p.transpose(1, 2), k, stride=1, padding=k // 2, count_include_pad=False)
+    pn = sm.transpose(1, 2).cpu().numpy()
+    valid = np.ones((B, W), bool) if pad is None else ~pad.cpu().numpy()
+    out = ref.clone()
+    for b in range(B):
+        L = int(valid[b].sum())
+        for c in range(C):
+            cands = {}
+            for th in thresholds:
+                on = np.concatenate([[False], pn[b, :L, c] > th, [False]])
+                d = np.diff(on.astype(np.int8))
+                for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+                    cands[(int(s0), int(e0))] = float(pn[b, s0:e0, c].mean())
+            best = sorted(cands.items(), key=lambda kv: -kv[1])[:N]
+            for n, ((s0, e0), _) in enumerate(best):
+                cw = torch.tensor([(s0 + e0) / 2 / W, (e0 - s0) / W]).clamp(1e-3, 1 - 1e-3)
+                out[b, c, n] = torch.logit(cw)
+    return out
 
 
 def _sine(v: torch.Tensor, d: int, scale: float) -> torch.Tensor:
