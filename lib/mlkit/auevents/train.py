@@ -131,9 +131,12 @@ def fit(feats: dict[str, np.ndarray], events: dict[str, list[dict]], aus: list[s
 @torch.no_grad()
 def detect(model: EventFormer, norm: Normaliser, feats: dict[str, np.ndarray], aus: list[str], *,
            stride: int | None = None, min_score: float = 0.01, top_k: int = 100, nms_thr: float = 0.4,
-           device: str = "cpu") -> dict[str, list[dict]]:
+           fuse: bool = False, device: str = "cpu") -> dict[str, list[dict]]:
     """Events per sequence {"label", "segment": [s, e] frames (float), "score"} from overlapping
-    windows merged by per-AU NMS."""
+    windows merged by per-AU NMS. [R] ``fuse``: score = √(query score × mean frame-head
+    probability over the segment), the frame head's probabilities averaged over the windows
+    (actionness-weighted scores, as temporal detectors commonly rank proposals). Off by default:
+    on 60 synthetic sequences (15 epochs) it lowered test mAP@0.5 from 0.402 to 0.353."""
     cfg = model.config
     if len(aus) != cfg.num_aus:
         raise InputError("AU list does not match the model", expected=f"{cfg.num_aus} AUs", got=str(len(aus)))
@@ -147,9 +150,13 @@ def detect(model: EventFormer, norm: Normaliser, feats: dict[str, np.ndarray], a
         x = norm(f)
         T = len(x)
         cand = [[] for _ in range(cfg.num_aus)]
+        fp, cnt = np.zeros((T, cfg.num_aus)), np.zeros((T, 1))
         for s in window_starts(T, W, stride):
             xw, pad = _window(x, s, W)
             seg, logit = model(torch.from_numpy(xw)[None].to(device), torch.from_numpy(pad)[None].to(device))[-1]
+            n = min(W, T - s)
+            fp[s:s + n] += torch.sigmoid(model.frame_logits[0, :n]).cpu().numpy()
+            cnt[s:s + n] += 1
             se = (cw_to_se(seg[0]).clamp(0, 1) * W + s).cpu().numpy()          # (C, N, 2) frames
             sc = torch.sigmoid(logit[0]).cpu().numpy()
             for c in range(cfg.num_aus):
@@ -162,6 +169,11 @@ def detect(model: EventFormer, norm: Normaliser, feats: dict[str, np.ndarray], a
             if not lst:
                 continue
             arr = np.asarray(lst)
+            if fuse and cfg.frame_loss:
+                cs = np.concatenate([[0.0], np.cumsum(fp[:, c] / np.maximum(cnt[:, 0], 1))])
+                a = np.clip(np.floor(arr[:, 0]).astype(int), 0, T - 1)
+                b = np.clip(np.ceil(arr[:, 1]).astype(int), a + 1, T)
+                arr[:, 2] = np.sqrt(arr[:, 2] * (cs[b] - cs[a]) / (b - a))
             keep = nms(arr[:, :2], arr[:, 2], nms_thr)[:top_k]
             events += [{"label": aus[c], "segment": [round(arr[i, 0], 3), round(arr[i, 1], 3)],
                         "score": float(arr[i, 2])} for i in keep]
