@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from mlkit.codecs._io import write_bytes  # noqa: E402
 from mlkit.mcubert import embedding as E  # noqa: E402
+from mlkit.mcubert.bench import dense_table  # noqa: E402
 from mlkit.mcubert.compress import compress_embedding  # noqa: E402
 from mlkit.mcubert.config import TINY, param_count  # noqa: E402
 from mlkit.mcubert.data import Examples  # noqa: E402
@@ -115,23 +116,10 @@ def main() -> None:
                 "seed": seed, "model": method, "epochs": a.epochs + a.ft_epochs, "dev_acc": accuracy(m, dv_new, dv.y),
                 "dev_acc_before_ft": before, "params": param_count(new_cfg), "total_ratio": rep["total_ratio"],
                 "embedding_int8_bytes": rep["embedding_int8_bytes"], "relative_error": rep["relative_error"],
-                "weighted_relative_error": E.relative_error(tab, _reconstruct(new_sd, new_cfg, perm, V, D), weights=w),
+                "weighted_relative_error": E.relative_error(tab, dense_table(new_sd, new_cfg, perm), weights=w),
                 "ranks": rep["ranks"], "seconds_compress": t_compress, "seconds": time.time() - t})
             print(out["runs"][-1], flush=True)
             save()
-
-
-def _reconstruct(sd, cfg, perm, V, D) -> np.ndarray:
-    """The compressed table in the original id order."""
-    rows, start = np.zeros((V, D)), 0
-    for c, (n, r) in enumerate(cfg.embedding_factors):
-        if r:
-            rows[start:start + n] = (sd[f"embeddings.word_embeddings.tables.{c}"].double()
-                                     @ sd[f"embeddings.word_embeddings.projections.{c}"].double()).numpy()
-        start += n
-    out = np.zeros((V, D))
-    out[perm] = rows
-    return out
 
 
 if __name__ == "__main__":

@@ -158,8 +158,7 @@ def eval_(pred: Annotated[str, typer.Argument(metavar="PRED", help="Results JSON
     ff = metrics.frame_f1(g, res, score_thr=score_thr, subset=sub)
     rec = {"sequences": ev["sequences"], "subset": sub or "all",
            **{f"map@{t:g}": m for t, m in zip(th, ev["map"], strict=True)}, "average_map": ev["average_map"],
-           "event_f1@0.5": ef["macro"]["f1"] if isinstance(ef["macro"], dict) else ef["macro"],
-           "frame_f1": ff["macro"]["f1"] if isinstance(ff["macro"], dict) else ff["macro"]}
+           "event_f1@0.5": ef["macro"]["f1"], "frame_f1": ff["macro"]["f1"]}
     rows = [rec]
     if per_au:
         rows += [{"au": a, **{f"ap@{t:g}": v for t, v in zip(th, ev["ap"][a], strict=True)}} for a in ev["aus"]]

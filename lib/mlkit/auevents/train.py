@@ -20,6 +20,7 @@ import torch
 
 from mlkit.errors import InputError
 
+from .events import rasterize
 from .model import EventFormer, EventFormerConfig, cw_to_se, nms, set_loss, window_starts, window_targets
 
 __all__ = ["Normaliser", "fit", "detect"]
@@ -86,9 +87,7 @@ def fit(feats: dict[str, np.ndarray], events: dict[str, list[dict]], aus: list[s
                              got=str(f.shape[1]))
         x = norm(f)
         ev = _events_by_au(events[seq], aus)
-        frames_on = np.zeros((len(x), cfg.num_aus), np.float32)
-        for c, s0, e0 in ev:
-            frames_on[max(0, s0):min(len(x), e0), c] = 1.0
+        frames_on = rasterize(events[seq], np.arange(len(x)), aus).astype(np.float32)
         for s in window_starts(len(x), W, stride):
             xw, pad = _window(x, s, W)
             on, _ = _window(frames_on, s, W)

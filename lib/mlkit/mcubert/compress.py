@@ -120,7 +120,7 @@ def flash_budget(cfg: BertConfig, sd: dict, flash: int, *, clusters: int = 16, s
     V, D = cfg.vocab_size, cfg.hidden_size
     C = 1 if svd else clusters
     rest = flash_bytes(cfg) - tensor_bytes(_WORD, (V, D))
-    floor = V + C * D + 2 * E.SCALE_BYTES * C + E.OFFSET_BYTES * (C + 1) + E.RANK_BYTES * C
+    floor = nas.table_bytes_floor(np.full(C, V // C) + (np.arange(C) < V % C), D)   # rank 1 per cluster
     # the report counts 8 bytes of scale per stored tensor (2 per cluster), the table's int8_bytes 4
     budget = flash - code - rest - 16 * C
     def need(b):
