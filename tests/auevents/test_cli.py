@@ -1,4 +1,4 @@
-"""mlkit au-events verbs through the CLI (the tool is not registered yet)."""
+"""mlkit au-events verbs through the CLI."""
 
 import json
 

@@ -63,24 +63,32 @@ def test_nms_keeps_the_best_of_overlapping_segments():
     assert keep.tolist() == [3, 2]
 
 
-def test_loss_falls_when_fitting_one_window():
+@pytest.mark.parametrize("kw", [{}, {"proposals": False}, {"refine": False}])
+def test_loss_falls_when_fitting_one_window(kw):
+    # as ``fit`` trains it: the set loss plus the per-frame head's BCE (the proposals come from that head)
     torch.manual_seed(0)
-    cfg = EventFormerConfig(in_dim=3, num_aus=2, queries=3, d_model=16, heads=2, ff_dim=32, window=32, dropout=0.0)
+    cfg = EventFormerConfig(in_dim=3, num_aus=2, queries=3, d_model=16, heads=2, ff_dim=32, window=32, dropout=0.0,
+                            **kw)
     m = EventFormer(cfg)
     x = torch.randn(2, 32, 3)
     t = [[torch.tensor([[0.1, 0.4]]), torch.zeros(0, 2)], [torch.tensor([[0.5, 0.9]]), torch.tensor([[0.0, 0.2]])]]
+    on = torch.zeros(2, 32, 2)
+    on[0, 3:13, 0] = on[1, 16:29, 0] = on[1, 0:6, 1] = 1
     opt = torch.optim.Adam(m.parameters(), lr=3e-3)
     first = None
     for _ in range(60):
         loss, _ = set_loss(m(x), t, cfg)
         first = first if first is not None else float(loss.detach())
+        loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(m.frame_logits, on)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss.detach()) < 0.5 * first
+    with torch.no_grad():
+        assert float(set_loss(m(x), t, cfg)[0]) < 0.5 * first
 
 
-def test_fit_and_detect_small():
+@pytest.mark.parametrize("scales", [(1,), (1, 2)])
+def test_fit_and_detect_small(scales):
     from mlkit.auevents import synth
     from mlkit.auevents.train import detect, fit
 
@@ -88,16 +96,47 @@ def test_fit_and_detect_small():
     gt = d.ground_truth()
     tr = d.seqs("train")
     cfg = EventFormerConfig(in_dim=d.feats[tr[0]].shape[1], num_aus=len(d.aus), queries=2, d_model=16, heads=2,
-                            ff_dim=32, window=64)
+                            ff_dim=32, window=64, scales=scales)
     model, norm, losses = fit({s: d.feats[s] for s in tr}, {s: gt.db[s]["events"] for s in tr}, d.aus, cfg,
                               epochs=2, lr=1e-3)
     assert len(losses) == 2 and all(np.isfinite(losses))
     res = detect(model, norm, {s: d.feats[s] for s in d.seqs("test")}, d.aus)
-    for evs in res.values():
+    for seq, evs in res.items():
         for ev in evs:
             s, e = ev["segment"]
-            assert ev["label"] in d.aus and 0 <= s < e and 0 <= ev["score"] <= 1
+            assert ev["label"] in d.aus and 0 <= s < e <= len(d.feats[seq]) and 0 <= ev["score"] <= 1
     with pytest.raises(InputError):
         detect(model, norm, {"x": np.zeros((10, 5), np.float32)}, d.aus)
     with pytest.raises(InputError):
         EventFormerConfig(in_dim=4, d_model=10, heads=4)
+
+
+def test_nearest_bounds_give_each_position_to_the_nearest_window_centre():
+    from mlkit.auevents.train import nearest_bounds
+
+    for T, W, stride in [(700, 256, 64), (300, 256, 64), (1000, 128, 50), (100, 256, 64)]:
+        starts = window_starts(T, W, stride)
+        b = nearest_bounds(starts, W)
+        centres = np.asarray(starts) + W / 2
+        for x in np.arange(0, T, 0.5):
+            owner = [i for i in range(len(starts)) if b[i] <= x < b[i + 1]]
+            assert len(owner) == 1
+            assert abs(x - centres[owner[0]]) <= np.abs(x - centres).min() + 1e-9
+
+
+def test_pool_averages_consecutive_groups():
+    from mlkit.auevents.train import pool
+
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    assert np.array_equal(pool(x, 1), x)
+    ref = np.array([x[0:3].mean(0), x[3:6].mean(0), x[6:7].mean(0)])
+    assert np.allclose(pool(x, 3), ref) and pool(x, 3).dtype == np.float32
+
+
+def test_config_scales_round_trip_and_validation():
+    cfg = EventFormerConfig(in_dim=4, scales=[1, 2])
+    assert cfg.scales == (1, 2)
+    assert EventFormerConfig.from_dict(cfg.to_dict()) == cfg
+    for bad in [(), (0,), (1, 1)]:
+        with pytest.raises(InputError):
+            EventFormerConfig(in_dim=4, scales=bad)

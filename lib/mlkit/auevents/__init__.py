@@ -9,6 +9,21 @@ protocol (per-AU AP at several tIoU thresholds), event F1 and frame F1.
 Modules: ``formats`` (features, BP4D-style frame CSV, ActivityNet JSON), ``events`` (frames <->
 events: runs, median filter, merge, minimum duration, rasterising), ``metrics`` (tIoU, AP, mAP,
 event F1, frame F1), ``synth`` (BP4D-statistics sequences), ``baseline`` (per-frame logistic
-regression, raw and tuned post-processing, oracle), ``model``/``train`` (EventFormer; work in
-progress: it trains and detects end to end but does not reach the issue's accuracy yet).
+regression, raw and tuned post-processing, oracle), ``model``/``train`` (EventFormer),
+``checkpoint`` (safetensors), ``bench`` (all methods side by side per seed), ``demo``, ``plot``.
 """
+
+
+def run_demo(workdir):
+    from .demo import run_demo as demo
+
+    return demo(workdir)
+
+
+def run_bench(workdir):
+    from .bench import run_bench as bench
+
+    return bench(workdir)
+
+
+__all__ = ["run_demo", "run_bench"]
