@@ -47,3 +47,12 @@ def test_bench_rejects_bad_options_with_65(args):
     assert r.exit_code == 65
     assert len(r.stderr.strip().splitlines()) == 1 and "error" in r.stderr
     assert r.stdout == ""
+
+
+def test_demo_rows_add_event_f1_and_draw_the_timeline(tmp_path):
+    from mlkit.auevents.demo import demo_rows
+
+    rows = demo_rows(tmp_path, seed=2, plot=tmp_path / "t.png", **TINY)
+    by = {r["method"]: r for r in rows}
+    assert 0 <= by["eventformer"]["event_f1@0.5"] <= 1 and by["raw"]["event_f1@0.5"] is None
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -19,6 +19,11 @@ DETR/TadTR-style reconstruction, marked [R], and every choice is a field of ``Ev
 - [R] Loss (``set_loss``): w_focal·sigmoid focal (α .25, γ 2; every query, target 1 iff matched,
   normalised by the number of events) + w_l1·L1 + w_iou·(1 − tIoU) on matched pairs (TadTR's
   2 / 5 / 2), at every decoder layer (auxiliary losses).
+- [R] Added for a CPU-sized budget, each a flag (off = plain DETR/TadTR): a per-frame AU head on the
+  encoder (BCE, ``frame_loss``); two-stage query initialisation from runs of that head's
+  probabilities (``proposals``); iterative (c, w) refinement with position queries from the current
+  segment (``refine``, Deformable-/DAB-DETR; the refinement head starts at zero); temporal scales
+  (``scales``: the same network also runs on k-frame means, so a long event fits one window).
 """
 
 from __future__ import annotations
