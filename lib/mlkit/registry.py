@@ -36,6 +36,9 @@ TOOLS: tuple[Tool, ...] = (
     Tool("mcubert", "mlkit.mcubert", "mlkit_cli.commands.mcubert",
          "BERT on microcontrollers: clustered low-rank embedding NAS + tiled int8 schedules, C export.",
          requires=("python:tokenizers", "python:safetensors")),
+    Tool("au-events", "mlkit.auevents", "mlkit_cli.commands.au_events",
+         "Facial action unit events as class-specific sets (EventFormer): train, detect, ActivityNet mAP.",
+         requires=("python:safetensors",)),
 )
 
 
