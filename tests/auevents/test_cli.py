@@ -76,3 +76,35 @@ def test_bad_input(run, data, tmp_path):
     (tmp_path / "ragged.csv").write_text("seq,frame,AU1,AU2\ns,0,1,0\ns,1,1\n")
     r = run("from-frames", tmp_path / "ragged.csv")
     assert r.exit_code == 65 and "line 3" in r.stderr
+
+
+@pytest.mark.parametrize("event, what", [
+    ({"label": "AU1", "segment": [2.0, 1.0], "score": 0.5}, "end"),
+    ({"label": "AU1", "segment": [0.0, 9999.0], "score": 0.5}, "outside"),
+    ({"label": "AU99", "segment": [0.0, 1.0], "score": 0.5}, "AU99"),
+    ({"label": "AU1", "segment": [0.0, 1.0], "score": 1.5}, "score"),
+])
+def test_eval_refuses_each_bad_event_with_one_line_and_65(run, data, tmp_path, event, what):
+    from mlkit.auevents import formats
+
+    seq = next(iter(formats.read_gt(data / "gt.json").db))
+    (tmp_path / "r.json").write_text(json.dumps({"results": {seq: [event]}}))
+    out = tmp_path / "ev.json"
+    r = run("eval", tmp_path / "r.json", "--gt", data / "gt.json", "-o", out)
+    assert r.exit_code == 65, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and what.lower() in r.stderr.lower()
+    assert not out.exists()
+
+
+def test_train_refuses_a_sequence_missing_from_the_features(run, data, tmp_path):
+    import numpy as np
+
+    f = dict(np.load(data / "feats.npz"))
+    gone = sorted(f)[0]
+    del f[gone]
+    np.savez(tmp_path / "f.npz", **f)
+    subset = json.loads((data / "gt.json").read_text())["database"][gone]["subset"]
+    r = run("train", tmp_path / "f.npz", "--gt", data / "gt.json", "-m", tmp_path / "m.safetensors", "--epochs", "1",
+            "--subset", subset)
+    assert r.exit_code == 65 and gone in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists()
