@@ -44,3 +44,18 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
         return tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
     except ValueError as exc:
         raise typer.BadParameter(f"expected integers like 1,3,224,224, got {text!r}") from exc
+
+
+def parse_list(text: str, what: str, cast=float) -> tuple:
+    """'1,2, 4' -> (1, 2, 4) with ``cast`` per item; a non-number or an empty list is bad input
+    (exit 65) naming the option ``what``."""
+    from mlkit.errors import InputError
+
+    kind = "integers" if cast is int else "numbers"
+    try:
+        out = tuple(cast(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"bad {what}", expected=f"comma-separated {kind}", got=text) from None
+    if not out:
+        raise InputError(f"bad {what}", expected=f"at least one of comma-separated {kind}", got=text)
+    return out

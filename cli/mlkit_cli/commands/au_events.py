@@ -6,7 +6,7 @@ import typer
 
 from .. import _output
 from .._app import MlkitTyper
-from .._options import Device, DeviceName, Fmt, Format, Output
+from .._options import Device, DeviceName, Fmt, Format, Output, parse_list
 
 app = MlkitTyper(help="EventFormer (Chen et al., BMVC 2023): AU events from per-frame features or probabilities, "
                  "scored with ActivityNet-style detection metrics.")
@@ -25,25 +25,10 @@ def _units(u: str):
 def _tious(text: str) -> tuple[float, ...]:
     from mlkit.errors import InputError
 
-    try:
-        t = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError("bad --tiou", expected="comma-separated numbers in (0, 1]", got=text) from None
-    if not t or any(not 0 < v <= 1 for v in t):
+    t = parse_list(text, "--tiou")
+    if any(not 0 < v <= 1 for v in t):
         raise InputError("bad --tiou", expected="comma-separated numbers in (0, 1]", got=text)
     return t
-
-
-def _ints(text: str, what: str) -> tuple[int, ...]:
-    from mlkit.errors import InputError
-
-    try:
-        out = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError(f"bad {what}", expected="comma-separated integers", got=text) from None
-    if not out:
-        raise InputError(f"bad {what}", expected="at least one integer", got=text)
-    return out
 
 
 @app.command()
@@ -224,7 +209,7 @@ def train(feats: Annotated[str, typer.Argument(metavar="FEATS.npz", help="Per-fr
     cfg = EventFormerConfig(in_dim=D.pop(), num_aus=len(g.aus), queries=queries, d_model=d_model,
                             enc_layers=enc_layers, dec_layers=dec_layers, window=window, frame_loss=frame_loss,
                             refine=refine, proposals=proposals and refine and frame_loss > 0,
-                            stem_kernel=stem_kernel, scales=_ints(scales, "--scales"), dropout=dropout)
+                            stem_kernel=stem_kernel, scales=parse_list(scales, "--scales", int), dropout=dropout)
     with _output.progress() as prog:
         t = prog.add_task("train", total=None)
         net, norm, losses = fit({s: f[s] for s in seqs}, {s: g.db[s]["events"] for s in seqs}, g.aus, cfg,
@@ -299,7 +284,7 @@ def bench(seeds: Annotated[str, typer.Option(help="Seeds (one synthetic benchmar
     from mlkit.auevents.bench import run
     from mlkit.errors import InputError
 
-    sd = _ints(seeds, "--seeds")
+    sd = parse_list(seeds, "--seeds", int)
     if seqs < 4 or epochs < 1 or workers < 1:
         raise InputError("bad bench size", expected="--seqs >= 4, --epochs >= 1, --workers >= 1",
                          got=f"{seqs}, {epochs}, {workers}")

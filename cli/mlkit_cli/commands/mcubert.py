@@ -6,7 +6,7 @@ import typer
 
 from .. import _output
 from .._app import MlkitTyper
-from .._options import Device, DeviceName, Fmt, Format, Output
+from .._options import Device, DeviceName, Fmt, Format, Output, parse_list
 
 app = MlkitTyper(help="MCUBERT (Yang et al., ICCAD 2024): fit a BERT's flash and SRAM to a microcontroller: "
                  "clustered low-rank embeddings, tiled attention/FFN schedules, int8 export.")
@@ -114,10 +114,7 @@ def synth(kind: Annotated[str, typer.Argument(metavar="KIND", help="sentiment, p
     if kind not in SYNTH_KINDS:
         raise InputError("unknown synthetic task", expected=", ".join(SYNTH_KINDS), got=kind)
     if kind == "embtable":
-        try:
-            rk = tuple(int(v) for v in ranks.split(",") if v.strip())
-        except ValueError:
-            raise InputError("bad --ranks", expected="comma-separated integers", got=ranks) from None
+        rk = parse_list(ranks, "--ranks", int)
         t = S.embtable(V=n or 4000, D=dim, ranks=rk, noise=noise, seed=seed)
         with atomic_dir(output) as tmp:
             np.savez(Path(tmp) / "table.npz", **t)
@@ -587,18 +584,6 @@ def export(ckpt: Annotated[str, typer.Argument(metavar="CKPT", help="Checkpoint 
     _output.emit([rec], format, report, title="mcubert export")
 
 
-def _floats(text: str, what: str) -> tuple[float, ...]:
-    from mlkit.errors import InputError
-
-    try:
-        out = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InputError(f"bad {what}", expected="comma-separated numbers", got=text) from None
-    if not out:
-        raise InputError(f"empty {what}")
-    return out
-
-
 @app.command()
 def bench(models: Annotated[str, typer.Option(help="Memory table: presets.")] = "tiny,mini",
           seq_lens: Annotated[str, typer.Option("--seq-lens", help="Memory table: sequence lengths.")] = "64,128,256,512",
@@ -625,8 +610,8 @@ def bench(models: Annotated[str, typer.Option(help="Memory table: presets.")] = 
     from mlkit.mcubert.bench import compression_rows, memory_rows
 
     ms = tuple(m.strip() for m in models.split(",") if m.strip())
-    ls = tuple(int(v) for v in _floats(seq_lens, "--seq-lens"))
-    rs = _floats(ratios, "--ratios")
+    ls = parse_list(seq_lens, "--seq-lens", int)
+    rs = parse_list(ratios, "--ratios")
     meths = tuple(m.strip() for m in methods.split(",") if m.strip())
     if table and accuracy:
         raise InputError("--table needs --no-accuracy (accuracy trains its own model)")
