@@ -32,7 +32,7 @@ def test_seed_rows_compare_all_methods_with_ratios_from_the_same_run():
 
 
 def test_run_in_worker_processes_equals_in_process():
-    kw = {k: v for k, v in TINY.items()}
+    kw = dict(TINY)
     par = bench.run([6, 5], workers=2, **kw)
     seq = bench.run([5, 6], workers=1, **kw)
     assert [(r["seed"], r["method"]) for r in par] == [(s, m) for s in (5, 6)

@@ -266,11 +266,13 @@ def _pad_targets(targets: list[list[torch.Tensor]], device) -> tuple[torch.Tenso
 
 
 @torch.no_grad()
-def match(seg: torch.Tensor, logit: torch.Tensor, targets: list[list[torch.Tensor]], cfg: EventFormerConfig):
+def match(seg: torch.Tensor, logit: torch.Tensor, targets: list[list[torch.Tensor]], cfg: EventFormerConfig,
+          padded: tuple[torch.Tensor, torch.Tensor] | None = None):
     """Hungarian matching within each AU's set. ``seg`` (B, C, N, 2) centre/width, ``logit``
     (B, C, N), ``targets[b][c]`` (G, 2) [s, e] in window units. Returns a list of
     (b, c, query indices, target indices). The costs of every (b, c) come from one batched
-    computation; only the assignment runs per set."""
+    computation; only the assignment runs per set. ``padded``: ``_pad_targets(targets)`` if the
+    caller has it already."""
     from scipy.optimize import linear_sum_assignment
 
     p = torch.sigmoid(logit)
@@ -278,7 +280,7 @@ def match(seg: torch.Tensor, logit: torch.Tensor, targets: list[list[torch.Tenso
     pos = a * (1 - p) ** g * -torch.log(p.clamp(min=1e-8))
     neg = (1 - a) * p ** g * -torch.log((1 - p).clamp(min=1e-8))
     focal = pos - neg                                           # (B, C, N), DETR's focal cost
-    tp, valid = _pad_targets(targets, seg.device)               # (B, C, G, 2)
+    tp, valid = padded if padded is not None else _pad_targets(targets, seg.device)     # (B, C, G, 2)
     l1 = (seg[..., :, None, :] - se_to_cw(tp)[..., None, :, :]).abs().sum(-1)          # (B, C, N, G)
     iou = segment_tiou(cw_to_se(seg), tp)
     cost = (cfg.cost_focal * focal[..., None] + cfg.cost_l1 * l1 - cfg.cost_iou * iou).cpu().numpy()
@@ -295,11 +297,10 @@ def set_loss(outputs, targets: list[list[torch.Tensor]], cfg: EventFormerConfig)
     layers = outputs if cfg.aux_loss else outputs[-1:]
     n_events = max(1, sum(len(t) for per in targets for t in per))
     total, parts = 0.0, {"focal": 0.0, "l1": 0.0, "iou": 0.0}
-    tp = None
+    padded = _pad_targets(targets, layers[0][0].device) if layers else None
+    tp = padded[0] if padded else None
     for seg, logit in layers:
-        if tp is None:
-            tp, _ = _pad_targets(targets, seg.device)
-        m = match(seg, logit, targets, cfg)
+        m = match(seg, logit, targets, cfg, padded)
         target = torch.zeros_like(logit)
         if m:
             bi = torch.cat([torch.full_like(qi, b) for b, _, qi, _ in m])
